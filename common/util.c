@@ -1,0 +1,202 @@
+#include "common/util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+
+int errf(char *err, size_t errsz, const char *fmt, ...)
+{
+	if (err && errsz) {
+		int saved = errno;
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errsz, fmt, ap);
+		va_end(ap);
+		errno = saved;
+	}
+	return -1;
+}
+
+char *read_fd(int fd, const char *name, size_t max, size_t *len, char *err, size_t errsz)
+{
+	struct buf b;
+	char chunk[65536];
+	buf_init(&b, max);
+	for (;;) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			errf(err, errsz, "%s: %s", name, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		if (buf_append(&b, chunk, (size_t)n) < 0) {
+			if (errno == E2BIG) {
+				errf(err, errsz, "%s: larger than the limit of %zu bytes", name, max);
+				errno = EFBIG;
+			} else {
+				errf(err, errsz, "%s: %s", name, strerror(errno));
+			}
+			goto fail;
+		}
+	}
+	char *p = buf_detach(&b, len);
+	if (!p)
+		errf(err, errsz, "%s: %s", name, strerror(ENOMEM));
+	return p;
+fail:;
+	int saved = errno;
+	buf_release(&b);
+	errno = saved;
+	return NULL;
+}
+
+char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errsz)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		errf(err, errsz, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			close(fd);
+			errno = EISDIR;
+			errf(err, errsz, "%s: %s", path, strerror(errno));
+			return NULL;
+		}
+		if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > max) {
+			close(fd);
+			errno = EFBIG;
+			errf(err, errsz, "%s: %lld bytes, larger than the limit of %zu",
+			     path, (long long)st.st_size, max);
+			return NULL;
+		}
+	}
+	char *p = read_fd(fd, path, max, len, err, errsz);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return p;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		      char *err, size_t errsz)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp ||
+	    snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+		return errf(err, errsz, "%s: path too long", path);
+	int fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return errf(err, errsz, "%s: cannot create a temporary file: %s", path,
+			    strerror(errno));
+	const char *p = data;
+	size_t left = len;
+	while (left) {
+		ssize_t n = write(fd, p, left);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		p += n;
+		left -= (size_t)n;
+	}
+	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0)
+		goto fail;
+	int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+fail:;
+	int saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	errno = saved;
+	return errf(err, errsz, "%s: %s", path, strerror(saved));
+}
+
+double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+char *strdup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+unsigned long long hash64(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	unsigned long long h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+int utf8_valid(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k;
+		unsigned cp;
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (n - i <= k)
+			return 0;
+		for (size_t j = 1; j <= k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}

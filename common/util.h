@@ -1,0 +1,53 @@
+/*
+ * util: small helpers shared by the rooms (error buffers, bounded file I/O).
+ *
+ * Convention (see DESIGN.md): functions return 0 or -1 (or a pointer or NULL)
+ * and describe a failure in a caller-provided error buffer `err` of `errsz`
+ * bytes. The buffer may be NULL when the caller does not want the text.
+ */
+#ifndef TRIAGE_UTIL_H
+#define TRIAGE_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Formats into err (when not NULL); always returns -1, so that
+ * `return errf(err, errsz, "...")` reads naturally. */
+int errf(char *err, size_t errsz, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Reads a whole file, refusing files larger than max bytes. Returns a
+ * NUL-terminated buffer the caller frees (the file may hold NULs: use *len),
+ * or NULL with err set ("PATH: reason"); errno is preserved from the failing
+ * call (EFBIG when the file is over max).
+ */
+char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errsz);
+
+/* Reads all of fd (a pipe or file) up to max bytes; same contract as read_file. */
+char *read_fd(int fd, const char *name, size_t max, size_t *len, char *err, size_t errsz);
+
+/*
+ * Writes data to path atomically: a temporary file in the same directory,
+ * fsync, rename over path, fsync of the directory. On failure path is left as
+ * it was and the temporary file is removed. mode is the new file's mode.
+ */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		      char *err, size_t errsz);
+
+/* Monotonic clock in milliseconds (for durations, never for dates). */
+double now_ms(void);
+
+/* strdup that returns NULL for a NULL argument (and on ENOMEM). */
+char *strdup_or_null(const char *s);
+
+/* FNV-1a 64-bit hash (hash tables and the Message-ID hashes in logs). */
+unsigned long long hash64(const void *p, size_t n);
+
+/* True when s is valid UTF-8 (no overlongs, no surrogates). */
+int utf8_valid(const char *s, size_t n);
+
+#endif

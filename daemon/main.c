@@ -1,0 +1,60 @@
+/*
+ * triage: the one binary. `triage SUBCOMMAND [OPTIONS]`; see `triage --help`
+ * and triage(8).
+ */
+#include <locale.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "daemon/commands.h"
+
+const struct command triage_commands[] = {
+	{ NULL, NULL, NULL },
+};
+
+int cmd_fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+	fputs("triage: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: triage COMMAND [OPTIONS]\n\n"
+		   "Sorts the mail of a shared mailbox with a text classifier.\n\n"
+		   "Commands:\n");
+	for (const struct command *c = triage_commands; c->name; c++)
+		fprintf(f, "  %-14s %s\n", c->name, c->summary);
+	fprintf(f, "\n`triage COMMAND --help` describes each; see also triage(8).\n");
+}
+
+int main(int argc, char **argv)
+{
+	setlocale(LC_ALL, "");
+	if (argc < 2) {
+		usage(stderr);
+		return EX_USAGE;
+	}
+	const char *name = argv[1];
+	if (!strcmp(name, "--help") || !strcmp(name, "-h") || !strcmp(name, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(name, "--version") || !strcmp(name, "version")) {
+		printf("triage %s\n", TRIAGE_VERSION);
+		return 0;
+	}
+	for (const struct command *c = triage_commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c->run(argc - 1, argv + 1);
+	cmd_fail(EX_USAGE, "unknown command '%s'", name);
+	usage(stderr);
+	return EX_USAGE;
+}

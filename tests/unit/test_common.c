@@ -1,0 +1,110 @@
+/* Unit tests for common/: bounded buffers, file I/O, UTF-8 validation. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/util.h"
+
+static void test_buf_bounded(void **state)
+{
+	struct buf b;
+	buf_init(&b, 10);
+	assert_int_equal(buf_appends(&b, "hello"), 0);
+	assert_int_equal(buf_printf(&b, "%d", 1234), 0);
+	assert_string_equal(b.data, "hello1234");
+	/* crossing the maximum fails and leaves the buffer as it was */
+	assert_int_equal(buf_appends(&b, "xy"), -1);
+	assert_int_equal(errno, E2BIG);
+	assert_string_equal(b.data, "hello1234");
+	assert_int_equal(buf_appendc(&b, '!'), 0);
+	assert_int_equal(b.len, 10);
+	assert_int_equal(buf_appendc(&b, '!'), -1);
+	size_t len;
+	char *s = buf_detach(&b, &len);
+	assert_int_equal(len, 10);
+	assert_string_equal(s, "hello1234!");
+	free(s);
+	assert_null(b.data);
+	s = buf_detach(&b, &len);
+	assert_string_equal(s, "");
+	free(s);
+}
+
+static void test_read_file_limit(void **state)
+{
+	char path[] = "/tmp/triage-test-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	close(fd);
+	char err[256];
+	size_t len;
+	char *p = read_file(path, 10, &len, err, sizeof err);
+	assert_non_null(p);
+	assert_int_equal(len, 10);
+	free(p);
+	p = read_file(path, 9, &len, err, sizeof err);
+	assert_null(p);
+	assert_int_equal(errno, EFBIG);
+	assert_non_null(strstr(err, "limit"));
+	p = read_file("/nonexistent/x", 9, &len, err, sizeof err);
+	assert_null(p);
+	assert_int_equal(errno, ENOENT);
+	unlink(path);
+}
+
+static void test_write_atomic(void **state)
+{
+	char dir[] = "/tmp/triage-test-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[512], err[256];
+	snprintf(path, sizeof path, "%s/f", dir);
+	assert_int_equal(write_file_atomic(path, "abc", 3, 0600, err, sizeof err), 0);
+	assert_int_equal(write_file_atomic(path, "defg", 4, 0640, err, sizeof err), 0);
+	size_t len;
+	char *p = read_file(path, 100, &len, err, sizeof err);
+	assert_string_equal(p, "defg");
+	free(p);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	/* a directory that does not exist: error, nothing left behind */
+	char bad[600];
+	snprintf(bad, sizeof bad, "%s/missing/f", dir);
+	assert_int_equal(write_file_atomic(bad, "x", 1, 0600, err, sizeof err), -1);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void test_utf8_valid(void **state)
+{
+	assert_true(utf8_valid("adhésion", strlen("adhésion")));
+	assert_true(utf8_valid("", 0));
+	assert_false(utf8_valid("adh\xe9sion", 8));     /* Latin-1 */
+	assert_false(utf8_valid("\xc0\xaf", 2));        /* overlong */
+	assert_false(utf8_valid("\xed\xa0\x80", 3));    /* surrogate */
+	assert_false(utf8_valid("\xc3", 1));            /* truncated */
+	assert_true(utf8_valid("\xf0\x9f\x98\x80", 4)); /* emoji */
+	assert_false(utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_bounded),
+		cmocka_unit_test(test_read_file_limit),
+		cmocka_unit_test(test_write_atomic),
+		cmocka_unit_test(test_utf8_valid),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
