@@ -14,8 +14,8 @@ struct command {
 	const char *summary;  /* one line for `triage --help` */
 };
 
-/* The table, terminated by a NULL name (daemon/main.c). */
-extern const struct command triage_commands[];
+/* Each subcommand's file defines one; daemon/main.c lists them. */
+extern const struct command command_train, command_cv, command_classify, command_eval;
 
 /* Prints "triage: " + message + "\n" on stderr; returns status. */
 int cmd_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

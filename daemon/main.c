@@ -10,8 +10,12 @@
 
 #include "daemon/commands.h"
 
-const struct command triage_commands[] = {
-	{ NULL, NULL, NULL },
+static const struct command *const commands[] = {
+	&command_train,
+	&command_classify,
+	&command_eval,
+	&command_cv,
+	NULL,
 };
 
 int cmd_fail(int status, const char *fmt, ...)
@@ -30,8 +34,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: triage COMMAND [OPTIONS]\n\n"
 		   "Sorts the mail of a shared mailbox with a text classifier.\n\n"
 		   "Commands:\n");
-	for (const struct command *c = triage_commands; c->name; c++)
-		fprintf(f, "  %-14s %s\n", c->name, c->summary);
+	for (const struct command *const *c = commands; *c; c++)
+		fprintf(f, "  %-14s %s\n", (*c)->name, (*c)->summary);
 	fprintf(f, "\n`triage COMMAND --help` describes each; see also triage(8).\n");
 }
 
@@ -51,9 +55,9 @@ int main(int argc, char **argv)
 		printf("triage %s\n", TRIAGE_VERSION);
 		return 0;
 	}
-	for (const struct command *c = triage_commands; c->name; c++)
-		if (!strcmp(c->name, name))
-			return c->run(argc - 1, argv + 1);
+	for (const struct command *const *c = commands; *c; c++)
+		if (!strcmp((*c)->name, name))
+			return (*c)->run(argc - 1, argv + 1);
 	cmd_fail(EX_USAGE, "unknown command '%s'", name);
 	usage(stderr);
 	return EX_USAGE;

@@ -1,0 +1,335 @@
+#include "classifier/linear.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void csr_release(struct csr *m)
+{
+	free(m->rowptr);
+	free(m->idx);
+	free(m->val);
+	memset(m, 0, sizeof *m);
+}
+
+void linear_params_default(struct linear_params *p)
+{
+	p->algo = CLF_SVM;
+	p->c = 1.0;
+	p->eps = 0.1;
+	p->max_iter = 1000;
+	p->seed = 1;
+}
+
+const char *linear_check_params(const struct linear_params *p)
+{
+	if (p->algo != CLF_SVM && p->algo != CLF_LOGREG)
+		return "unknown algorithm";
+	if (!(p->c > 0) || !isfinite(p->c))
+		return "C must be a positive number";
+	if (!(p->eps > 0) || !isfinite(p->eps))
+		return "eps must be a positive number";
+	if (p->max_iter == 0)
+		return "max_iter must be at least 1";
+	return NULL;
+}
+
+/* splitmix64: a small, good, seedable generator; one per training run. */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+static inline uint32_t rng_below(uint64_t *s, uint32_t n)
+{
+	return (uint32_t)(((rng_next(s) >> 32) * (uint64_t)n) >> 32);
+}
+
+/*
+ * The working weight vector is float: the solver's cost is memory traffic
+ * (one random access into w per non-zero), halved against double, and the
+ * model stores floats anyway. Sums are accumulated in double.
+ */
+static inline double row_dot(const struct csr *x, uint32_t r, const float *w)
+{
+	double d = w[x->ncols];  /* bias feature, value 1 */
+	const uint32_t *idx = x->idx;
+	const float *val = x->val;
+	for (uint64_t k = x->rowptr[r], e = x->rowptr[r + 1]; k < e; k++)
+		d += (double)(w[idx[k]] * val[k]);
+	return d;
+}
+
+static inline void row_axpy(const struct csr *x, uint32_t r, float a, float *w)
+{
+	w[x->ncols] += a;
+	const uint32_t *idx = x->idx;
+	const float *val = x->val;
+	for (uint64_t k = x->rowptr[r], e = x->rowptr[r + 1]; k < e; k++)
+		w[idx[k]] += a * val[k];
+}
+
+static inline double row_sqnorm(const struct csr *x, uint32_t r)
+{
+	double s = 1.0;  /* the bias feature */
+	for (uint64_t k = x->rowptr[r], e = x->rowptr[r + 1]; k < e; k++)
+		s += (double)x->val[k] * (double)x->val[k];
+	return s;
+}
+
+double linear_decision(const struct csr *x, uint32_t row, const float *w)
+{
+	return row_dot(x, row, w);
+}
+
+static void shuffle(uint32_t *index, uint32_t n, uint64_t *rng)
+{
+	for (uint32_t i = 0; i + 1 < n; i++) {
+		uint32_t j = i + rng_below(rng, n - i);
+		uint32_t t = index[i];
+		index[i] = index[j];
+		index[j] = t;
+	}
+}
+
+/*
+ * L2-regularised L2-loss SVM, dual: min 1/2 a'(Q + D)a - e'a, 0 <= a_i, where
+ * Q_ij = y_i y_j x_i'x_j and D = 1/(2C) I. Coordinate descent over a random
+ * permutation, with liblinear's shrinking of variables stuck at the bound.
+ */
+static int train_svm(const struct csr *x, const uint32_t *rows, const signed char *y,
+		     uint32_t n, const struct linear_params *p, float *w)
+{
+	double *alpha = calloc(n, sizeof *alpha);
+	double *qd = malloc(n * sizeof *qd);
+	uint32_t *index = malloc(n * sizeof *index);
+	if (!alpha || !qd || !index) {
+		free(alpha);
+		free(qd);
+		free(index);
+		errno = ENOMEM;
+		return -1;
+	}
+	const double diag = 0.5 / p->c;
+	for (uint32_t i = 0; i < n; i++) {
+		qd[i] = diag + row_sqnorm(x, rows[i]);
+		index[i] = i;
+	}
+	uint64_t rng = p->seed;
+	uint32_t active = n;
+	double pgmax_old = INFINITY, pgmin_old = -INFINITY;
+	unsigned iter = 0;
+	while (iter < p->max_iter) {
+		double pgmax_new = -INFINITY, pgmin_new = INFINITY;
+		shuffle(index, active, &rng);
+		for (uint32_t s = 0; s < active; s++) {
+			uint32_t i = index[s];
+			double yi = y[i];
+			double g = yi * row_dot(x, rows[i], w) - 1.0 + alpha[i] * diag;
+			double pg = 0;
+			if (alpha[i] == 0) {
+				if (g > pgmax_old) {
+					/* Stuck at the bound: leave it out until the next check. */
+					active--;
+					index[s] = index[active];
+					index[active] = i;
+					s--;
+					continue;
+				}
+				if (g < 0)
+					pg = g;
+			} else {
+				pg = g;
+			}
+			if (pg > pgmax_new)
+				pgmax_new = pg;
+			if (pg < pgmin_new)
+				pgmin_new = pg;
+			if (fabs(pg) > 1e-12) {
+				double old = alpha[i];
+				alpha[i] = fmax(old - g / qd[i], 0.0);
+				row_axpy(x, rows[i], (float)((alpha[i] - old) * yi), w);
+			}
+		}
+		iter++;
+		if (pgmax_new - pgmin_new <= p->eps) {
+			if (active == n)
+				break;
+			/* Converged on the active set: check every variable again. */
+			active = n;
+			pgmax_old = INFINITY;
+			pgmin_old = -INFINITY;
+			continue;
+		}
+		pgmax_old = pgmax_new > 0 ? pgmax_new : INFINITY;
+		pgmin_old = pgmin_new < 0 ? pgmin_new : -INFINITY;
+	}
+	(void)pgmin_old;  /* only upper-bounded variables use it, and L2-loss has none */
+	free(alpha);
+	free(qd);
+	free(index);
+	return (int)iter;
+}
+
+/*
+ * L2-regularised logistic regression, dual (Yu, Huang and Lin 2011):
+ * min 1/2 a'Qa + sum a_i log a_i + (C - a_i) log (C - a_i), 0 < a_i < C,
+ * each one-variable sub-problem solved by a few Newton steps.
+ */
+static int train_logreg(const struct csr *x, const uint32_t *rows, const signed char *y,
+			uint32_t n, const struct linear_params *p, float *w)
+{
+	double *alpha = malloc(2 * (size_t)n * sizeof *alpha);  /* a_i and C - a_i */
+	double *xtx = malloc(n * sizeof *xtx);
+	uint32_t *index = malloc(n * sizeof *index);
+	if (!alpha || !xtx || !index) {
+		free(alpha);
+		free(xtx);
+		free(index);
+		errno = ENOMEM;
+		return -1;
+	}
+	const double c = p->c;
+	const unsigned max_inner = 100;
+	double innereps = 1e-2;
+	const double innereps_min = fmin(1e-8, p->eps);
+	for (uint32_t i = 0; i < n; i++) {
+		alpha[2 * i] = fmin(0.001 * c, 1e-8);
+		alpha[2 * i + 1] = c - alpha[2 * i];
+		xtx[i] = row_sqnorm(x, rows[i]);
+		row_axpy(x, rows[i], (float)(y[i] * alpha[2 * i]), w);
+		index[i] = i;
+	}
+	uint64_t rng = p->seed;
+	unsigned iter = 0;
+	while (iter < p->max_iter) {
+		shuffle(index, n, &rng);
+		size_t newton_iter = 0;
+		double gmax = 0;
+		for (uint32_t s = 0; s < n; s++) {
+			uint32_t i = index[s];
+			double yi = y[i];
+			double a = xtx[i], b = yi * row_dot(x, rows[i], w);
+			size_t i1 = 2 * (size_t)i, i2 = i1 + 1;
+			double sign = 1;
+			if (0.5 * a * (alpha[i2] - alpha[i1]) + b < 0) {
+				i1 = i2;
+				i2 = 2 * (size_t)i;
+				sign = -1;
+			}
+			double old = alpha[i1], z = old;
+			if (c - z < 0.5 * c)
+				z *= 0.1;
+			double gp = a * (z - old) + sign * b + log(z / (c - z));
+			gmax = fmax(gmax, fabs(gp));
+			unsigned inner = 0;
+			while (inner <= max_inner && fabs(gp) >= innereps) {
+				double gpp = a + c / (c - z) / z;
+				double tz = z - gp / gpp;
+				z = tz <= 0 ? z * 0.1 : tz;
+				gp = a * (z - old) + sign * b + log(z / (c - z));
+				newton_iter++;
+				inner++;
+			}
+			if (inner > 0) {
+				alpha[i1] = z;
+				alpha[i2] = c - z;
+				row_axpy(x, rows[i], (float)(sign * (z - old) * yi), w);
+			}
+		}
+		iter++;
+		if (gmax < p->eps)
+			break;
+		if (newton_iter <= n / 10)
+			innereps = fmax(innereps_min, 0.1 * innereps);
+	}
+	free(alpha);
+	free(xtx);
+	free(index);
+	return (int)iter;
+}
+
+int linear_train(const struct csr *x, const uint32_t *rows, const signed char *y, size_t n,
+		 const struct linear_params *p, float *w)
+{
+	memset(w, 0, ((size_t)x->ncols + 1) * sizeof *w);
+	if (n == 0)
+		return 0;
+	if (n > UINT32_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (p->algo == CLF_LOGREG)
+		return train_logreg(x, rows, y, (uint32_t)n, p, w);
+	return train_svm(x, rows, y, (uint32_t)n, p, w);
+}
+
+void platt_fit(const double *f, const signed char *y, size_t n, double *pa, double *pb)
+{
+	double prior1 = 0, prior0 = 0;
+	for (size_t i = 0; i < n; i++)
+		if (y[i] > 0)
+			prior1++;
+		else
+			prior0++;
+	const double hi = (prior1 + 1.0) / (prior1 + 2.0), lo = 1.0 / (prior0 + 2.0);
+	const double min_step = 1e-10, sigma = 1e-12, eps = 1e-5;
+	double a = 0.0, b = log((prior0 + 1.0) / (prior1 + 1.0)), fval = 0.0;
+	for (size_t i = 0; i < n; i++) {
+		double t = y[i] > 0 ? hi : lo, fa = f[i] * a + b;
+		fval += fa >= 0 ? t * fa + log1p(exp(-fa)) : (t - 1) * fa + log1p(exp(fa));
+	}
+	for (int it = 0; it < 100; it++) {
+		double h11 = sigma, h22 = sigma, h21 = 0, g1 = 0, g2 = 0;
+		for (size_t i = 0; i < n; i++) {
+			double t = y[i] > 0 ? hi : lo, fa = f[i] * a + b, p, q;
+			if (fa >= 0) {
+				p = exp(-fa) / (1.0 + exp(-fa));
+				q = 1.0 / (1.0 + exp(-fa));
+			} else {
+				p = 1.0 / (1.0 + exp(fa));
+				q = exp(fa) / (1.0 + exp(fa));
+			}
+			double d2 = p * q;
+			h11 += f[i] * f[i] * d2;
+			h22 += d2;
+			h21 += f[i] * d2;
+			double d1 = t - p;
+			g1 += f[i] * d1;
+			g2 += d1;
+		}
+		if (fabs(g1) < eps && fabs(g2) < eps)
+			break;
+		double det = h11 * h22 - h21 * h21;
+		double da = -(h22 * g1 - h21 * g2) / det, db = -(-h21 * g1 + h11 * g2) / det;
+		double gd = g1 * da + g2 * db, step = 1;
+		while (step >= min_step) {
+			double na = a + step * da, nb = b + step * db, nf = 0;
+			for (size_t i = 0; i < n; i++) {
+				double t = y[i] > 0 ? hi : lo, fa = f[i] * na + nb;
+				nf += fa >= 0 ? t * fa + log1p(exp(-fa)) : (t - 1) * fa + log1p(exp(fa));
+			}
+			if (nf < fval + 0.0001 * step * gd) {
+				a = na;
+				b = nb;
+				fval = nf;
+				break;
+			}
+			step /= 2.0;
+		}
+		if (step < min_step)
+			break;  /* the line search failed: keep the best so far */
+	}
+	*pa = a;
+	*pb = b;
+}
+
+double platt_prob(double a, double b, double f)
+{
+	double fa = f * a + b;
+	return fa >= 0 ? exp(-fa) / (1.0 + exp(-fa)) : 1.0 / (1.0 + exp(fa));
+}

@@ -1,0 +1,61 @@
+/*
+ * linear: L2-regularised linear classifiers trained by dual coordinate descent,
+ * as in liblinear (Hsieh et al., ICML 2008, for the SVM; Yu, Huang and Lin,
+ * MLJ 2011, for logistic regression), on sparse rows, with the bias as an extra
+ * constant feature of value 1 (liblinear's -B 1, scikit-learn's
+ * intercept_scaling=1).
+ *
+ * Binary problems only: one-vs-rest is built on top (see train.c). Every
+ * function here is pure and thread-safe; randomness comes from the seed.
+ */
+#ifndef TRIAGE_LINEAR_H
+#define TRIAGE_LINEAR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "classifier/model.h"
+
+/* Sparse rows (CSR). Row i holds idx/val[rowptr[i] .. rowptr[i+1]). */
+struct csr {
+	uint32_t nrows, ncols;
+	uint64_t *rowptr;  /* nrows + 1 entries */
+	uint32_t *idx;     /* column indices, increasing within a row */
+	float *val;
+};
+
+void csr_release(struct csr *m);
+
+struct linear_params {
+	enum clf_algo algo;  /* CLF_SVM: L2-loss (squared hinge) SVM; CLF_LOGREG */
+	double c;            /* > 0 */
+	double eps;          /* stopping tolerance (liblinear: 0.1) */
+	unsigned max_iter;   /* outer iterations (liblinear: 1000) */
+	uint64_t seed;
+};
+
+void linear_params_default(struct linear_params *p);
+/* NULL when p is valid, else a message saying what is wrong (liblinear's
+ * check_parameter()). */
+const char *linear_check_params(const struct linear_params *p);
+
+/*
+ * Trains on the rows listed in rows[0..n) of x, with labels y[k] = +1 or -1
+ * for rows[k]. Writes x->ncols + 1 weights to w (w[ncols] is the bias).
+ * Returns the number of outer iterations, or -1 with errno ENOMEM.
+ */
+int linear_train(const struct csr *x, const uint32_t *rows, const signed char *y, size_t n,
+		 const struct linear_params *p, float *w);
+
+/* w . row + bias, for a row of x (the decision value). */
+double linear_decision(const struct csr *x, uint32_t row, const float *w);
+
+/*
+ * Platt scaling (Platt 1999, with the Newton method of Lin, Lin and Weng 2007):
+ * fits P(y = +1 | f) = 1 / (1 + exp(a * f + b)) on decision values f[k] and
+ * labels y[k] (+1/-1), with Platt's prior-corrected targets.
+ */
+void platt_fit(const double *f, const signed char *y, size_t n, double *a, double *b);
+double platt_prob(double a, double b, double f);
+
+#endif

@@ -1,0 +1,505 @@
+/*
+ * The model file: a small binary format, little-endian whatever the host.
+ *
+ *   "TRIAGEMODEL\n"  u32 version  u32 section count
+ *   sections: u32 tag, u64 length, payload
+ *   u32 CRC-32 (zlib) of every byte before it
+ *
+ * Sections: INFO (training facts and threshold), TOKO (tokenizer settings),
+ * LABL (labels), TERM (terms, NUL-separated, in feature order), SURF (their
+ * readable forms), IDF_ (nfeat floats), WGHT (nfeat * nlabels floats,
+ * feature-major, then nlabels biases), PLAT (two doubles per label).
+ * Binary rather than text (liblinear's format is text) because the classify
+ * command loads it on every run: parsing 10^5 terms and 10^6 weights as text
+ * would cost more than classifying a mailbox. Unknown sections are skipped, so
+ * a later version can add some without breaking older readers.
+ */
+#include "classifier/model_impl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "common/buf.h"
+#include "common/util.h"
+
+#define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+enum {
+	SEC_INFO = TAG('I', 'N', 'F', 'O'),
+	SEC_TOKO = TAG('T', 'O', 'K', 'O'),
+	SEC_LABL = TAG('L', 'A', 'B', 'L'),
+	SEC_TERM = TAG('T', 'E', 'R', 'M'),
+	SEC_SURF = TAG('S', 'U', 'R', 'F'),
+	SEC_IDF = TAG('I', 'D', 'F', '_'),
+	SEC_WGHT = TAG('W', 'G', 'H', 'T'),
+	SEC_PLAT = TAG('P', 'L', 'A', 'T'),
+};
+
+struct model *model_alloc(uint32_t nlabels)
+{
+	struct model *m = calloc(1, sizeof *m);
+	if (!m)
+		return NULL;
+	strtab_init(&m->terms, MODEL_MAX_FEATURES);
+	m->nlabels = nlabels;
+	m->labels = calloc(nlabels ? nlabels : 1, sizeof *m->labels);
+	m->bias = calloc(nlabels ? nlabels : 1, sizeof *m->bias);
+	m->platt_a = calloc(nlabels ? nlabels : 1, sizeof *m->platt_a);
+	m->platt_b = calloc(nlabels ? nlabels : 1, sizeof *m->platt_b);
+	if (!m->labels || !m->bias || !m->platt_a || !m->platt_b) {
+		model_free(m);
+		return NULL;
+	}
+	tok_opts_default(&m->tok);
+	return m;
+}
+
+void model_free(struct model *m)
+{
+	if (!m)
+		return;
+	if (m->labels)
+		for (uint32_t i = 0; i < m->nlabels; i++)
+			free(m->labels[i]);
+	free(m->labels);
+	strtab_release(&m->terms);
+	free(m->surf_pool);
+	free(m->surf_off);
+	free(m->idf);
+	free(m->w);
+	free(m->bias);
+	free(m->platt_a);
+	free(m->platt_b);
+	free(m);
+}
+
+size_t model_nlabels(const struct model *m) { return m->nlabels; }
+const char *model_label(const struct model *m, size_t i) { return i < m->nlabels ? m->labels[i] : NULL; }
+double model_threshold(const struct model *m) { return m->threshold; }
+const struct model_info *model_get_info(const struct model *m) { return &m->info; }
+const struct tok_opts *model_tok_opts(const struct model *m) { return &m->tok; }
+size_t model_nfeatures(const struct model *m) { return m->terms.n; }
+
+int model_label_index(const struct model *m, const char *name)
+{
+	for (uint32_t i = 0; i < m->nlabels; i++)
+		if (!strcmp(m->labels[i], name))
+			return (int)i;
+	return -1;
+}
+
+int model_calibrate(const struct model *m, const double *scores, double *probs)
+{
+	double sum = 0;
+	for (uint32_t c = 0; c < m->nlabels; c++) {
+		probs[c] = platt_prob(m->platt_a[c], m->platt_b[c], scores[c]);
+		sum += probs[c];
+	}
+	int best = 0;
+	for (uint32_t c = 0; c < m->nlabels; c++) {
+		probs[c] = sum > 0 ? probs[c] / sum : 1.0 / m->nlabels;
+		if (probs[c] > probs[best])
+			best = (int)c;
+	}
+	return best;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static int put_u32(struct buf *b, uint32_t v)
+{
+	unsigned char p[4] = { v, v >> 8, v >> 16, v >> 24 };
+	return buf_append(b, p, 4);
+}
+
+static int put_u64(struct buf *b, uint64_t v)
+{
+	return put_u32(b, (uint32_t)v) | put_u32(b, (uint32_t)(v >> 32));
+}
+
+static int put_f64(struct buf *b, double d)
+{
+	uint64_t v;
+	memcpy(&v, &d, 8);
+	return put_u64(b, v);
+}
+
+static int put_f32(struct buf *b, float f)
+{
+	uint32_t v;
+	memcpy(&v, &f, 4);
+	return put_u32(b, v);
+}
+
+/* Starts a section; its length is patched by sec_end(). */
+static size_t sec_begin(struct buf *b, uint32_t tag, int *fail)
+{
+	*fail |= put_u32(b, tag) | put_u64(b, 0);
+	return b->len;
+}
+
+static void sec_end(struct buf *b, size_t start)
+{
+	if (!b->data || b->len < start)
+		return;
+	uint64_t len = b->len - start;
+	for (int i = 0; i < 8; i++)
+		b->data[start - 8 + i] = (char)(len >> (8 * i));
+}
+
+int model_save(const struct model *m, const char *path, char *err, size_t errsz)
+{
+	struct buf b;
+	int fail = 0;
+	size_t s;
+	uint32_t nf = m->terms.n, nl = m->nlabels;
+	buf_init(&b, MODEL_MAX_FILE_SIZE);
+	fail |= buf_append(&b, MODEL_MAGIC, strlen(MODEL_MAGIC));
+	fail |= put_u32(&b, MODEL_VERSION) | put_u32(&b, 8);
+
+	s = sec_begin(&b, SEC_INFO, &fail);
+	fail |= put_u32(&b, m->info.algo) | put_f64(&b, m->info.c) | put_u64(&b, m->info.seed) |
+		put_u64(&b, (uint64_t)m->info.trained_at) | put_u32(&b, m->info.n_docs) |
+		put_u32(&b, m->info.cv_folds) | put_f64(&b, m->info.cv_accuracy) |
+		put_f64(&b, m->info.cv_macro_f1) | put_f64(&b, m->info.cv_coverage) |
+		put_f64(&b, m->info.cv_precision) | put_f64(&b, m->threshold);
+	sec_end(&b, s);
+
+	s = sec_begin(&b, SEC_TOKO, &fail);
+	fail |= put_u32(&b, m->tok.lang);
+	unsigned char flags[5] = { m->tok.stem, m->tok.stopwords, m->tok.bigrams, m->tok.zones,
+				   m->tok.headers };
+	fail |= buf_append(&b, flags, sizeof flags);
+	sec_end(&b, s);
+
+	s = sec_begin(&b, SEC_LABL, &fail);
+	fail |= put_u32(&b, nl);
+	for (uint32_t i = 0; i < nl; i++)
+		fail |= buf_append(&b, m->labels[i], strlen(m->labels[i]) + 1);
+	sec_end(&b, s);
+
+	s = sec_begin(&b, SEC_TERM, &fail);
+	fail |= put_u32(&b, nf) | buf_append(&b, m->terms.pool, m->terms.pool_len);
+	sec_end(&b, s);
+
+	s = sec_begin(&b, SEC_SURF, &fail);
+	fail |= put_u32(&b, m->surf_pool ? nf : 0);
+	if (m->surf_pool)
+		fail |= buf_append(&b, m->surf_pool, m->surf_len);
+	sec_end(&b, s);
+
+	s = sec_begin(&b, SEC_IDF, &fail);
+	fail |= put_u32(&b, nf);
+	for (uint32_t j = 0; j < nf && !fail; j++)
+		fail |= put_f32(&b, m->idf[j]);
+	sec_end(&b, s);
+
+	s = sec_begin(&b, SEC_WGHT, &fail);
+	fail |= put_u32(&b, nf) | put_u32(&b, nl);
+	for (size_t k = 0; k < (size_t)nf * nl && !fail; k++)
+		fail |= put_f32(&b, m->w[k]);
+	for (uint32_t c = 0; c < nl; c++)
+		fail |= put_f32(&b, m->bias[c]);
+	sec_end(&b, s);
+
+	s = sec_begin(&b, SEC_PLAT, &fail);
+	fail |= put_u32(&b, nl);
+	for (uint32_t c = 0; c < nl; c++)
+		fail |= put_f64(&b, m->platt_a[c]) | put_f64(&b, m->platt_b[c]);
+	sec_end(&b, s);
+
+	if (!fail)
+		fail |= put_u32(&b, (uint32_t)crc32(0L, (const Bytef *)b.data, (uInt)b.len));
+	if (fail) {
+		buf_release(&b);
+		return errf(err, errsz, "%s: cannot build the model (%s)", path, strerror(errno));
+	}
+	int r = write_file_atomic(path, b.data, b.len, 0644, err, errsz);
+	buf_release(&b);
+	return r;
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+struct rd {
+	const unsigned char *p;
+	size_t left;
+	int short_read;
+};
+
+static uint32_t get_u32(struct rd *r)
+{
+	if (r->left < 4) {
+		r->short_read = 1;
+		r->left = 0;
+		return 0;
+	}
+	uint32_t v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
+		     (uint32_t)r->p[3] << 24;
+	r->p += 4;
+	r->left -= 4;
+	return v;
+}
+
+static uint64_t get_u64(struct rd *r)
+{
+	uint64_t lo = get_u32(r);
+	return lo | (uint64_t)get_u32(r) << 32;
+}
+
+static double get_f64(struct rd *r)
+{
+	uint64_t v = get_u64(r);
+	double d;
+	memcpy(&d, &v, 8);
+	return d;
+}
+
+static float get_f32(struct rd *r)
+{
+	uint32_t v = get_u32(r);
+	float f;
+	memcpy(&f, &v, 4);
+	return f;
+}
+
+/* Checks that a pool of NUL-terminated strings holds exactly n of them, each
+ * at most maxlen bytes and valid UTF-8. Returns 0 or -1. */
+static int check_pool(const char *pool, size_t len, uint32_t n, size_t maxlen, int allow_empty)
+{
+	if (n == 0)
+		return len == 0 ? 0 : -1;
+	if (len == 0 || pool[len - 1] != '\0')
+		return -1;
+	uint32_t count = 0;
+	for (size_t i = 0; i < len;) {
+		const char *z = memchr(pool + i, '\0', len - i);
+		size_t l = (size_t)(z - (pool + i));
+		if (l > maxlen || (!allow_empty && l == 0) || !utf8_valid(pool + i, l))
+			return -1;
+		count++;
+		i += l + 1;
+	}
+	return count == n ? 0 : -1;
+}
+
+#define BAD(...) do { errf(err, errsz, __VA_ARGS__); goto fail; } while (0)
+
+struct model *model_load_mem(const void *data, size_t len, char *err, size_t errsz)
+{
+	const unsigned char *d = data;
+	size_t mlen = strlen(MODEL_MAGIC);
+	struct model *m = NULL;
+	if (len < mlen || memcmp(d, MODEL_MAGIC, mlen) != 0) {
+		errf(err, errsz, "not a triage model file");
+		return NULL;
+	}
+	if (len < mlen + 12) {
+		errf(err, errsz, "truncated model file (%zu bytes)", len);
+		return NULL;
+	}
+	struct rd r = { d + mlen, len - mlen - 4, 0 };
+	uint32_t version = get_u32(&r);
+	if (version != MODEL_VERSION) {
+		errf(err, errsz, "model format version %u is not supported (this triage reads version %u): "
+			"retrain the model with this version", version, MODEL_VERSION);
+		return NULL;
+	}
+	uint32_t stored = (uint32_t)d[len - 4] | (uint32_t)d[len - 3] << 8 |
+			  (uint32_t)d[len - 2] << 16 | (uint32_t)d[len - 1] << 24;
+#ifndef TRIAGE_FUZZ
+	/* The fuzzer skips the checksum, so that it explores the parser behind it. */
+	if ((uint32_t)crc32(0L, d, (uInt)(len - 4)) != stored) {
+		errf(err, errsz, "corrupted or truncated model file (checksum mismatch)");
+		return NULL;
+	}
+#else
+	(void)stored;
+#endif
+	uint32_t nsec = get_u32(&r);
+	if (nsec > 64) {
+		errf(err, errsz, "corrupted model file (%u sections)", nsec);
+		return NULL;
+	}
+	struct {
+		const unsigned char *p;
+		size_t len;
+	} sec[8] = { { 0 } };
+	static const uint32_t tags[8] = { SEC_INFO, SEC_TOKO, SEC_LABL, SEC_TERM,
+					  SEC_SURF, SEC_IDF,  SEC_WGHT, SEC_PLAT };
+	for (uint32_t i = 0; i < nsec; i++) {
+		uint32_t tag = get_u32(&r);
+		uint64_t slen = get_u64(&r);
+		if (r.short_read || slen > r.left) {
+			errf(err, errsz, "truncated model file (section %u of %u)", i + 1, nsec);
+			return NULL;
+		}
+		for (int k = 0; k < 8; k++)
+			if (tags[k] == tag) {
+				if (sec[k].p) {
+					errf(err, errsz, "corrupted model file (a section appears twice)");
+					return NULL;
+				}
+				sec[k].p = r.p;
+				sec[k].len = (size_t)slen;
+			}
+		r.p += slen;
+		r.left -= (size_t)slen;
+	}
+	for (int k = 0; k < 8; k++)
+		if (!sec[k].p) {
+			errf(err, errsz, "incomplete model file (a required section is missing)");
+			return NULL;
+		}
+
+	/* Labels first: everything else is sized by them. */
+	struct rd s = { sec[2].p, sec[2].len, 0 };
+	uint32_t nl = get_u32(&s);
+	if (s.short_read || nl < 2 || nl > MODEL_MAX_LABELS)
+		BAD("corrupted model file (%u labels; 2 to %d expected)", nl, MODEL_MAX_LABELS);
+	if (check_pool((const char *)s.p, s.left, nl, MODEL_MAX_LABEL_LEN, 0) < 0)
+		BAD("corrupted model file (labels)");
+	/* Labels become folder names: no control characters, no '/'. */
+	for (size_t k = 0; k < s.left; k++)
+		if ((s.p[k] < 0x20 && s.p[k] != 0) || s.p[k] == 0x7f || s.p[k] == '/')
+			BAD("corrupted model file (a label holds a control character or '/')");
+	if (!(m = model_alloc(nl)))
+		BAD("out of memory");
+	for (uint32_t i = 0; i < nl; i++) {
+		size_t l = strlen((const char *)s.p);
+		if (!(m->labels[i] = strdup((const char *)s.p)))
+			BAD("out of memory");
+		for (uint32_t j = 0; j < i; j++)
+			if (!strcmp(m->labels[j], m->labels[i]))
+				BAD("corrupted model file (label '%s' twice)", m->labels[i]);
+		s.p += l + 1;
+		s.left -= l + 1;
+	}
+
+	s = (struct rd){ sec[0].p, sec[0].len, 0 };
+	uint32_t algo = get_u32(&s);
+	m->info.algo = algo == CLF_LOGREG ? CLF_LOGREG : CLF_SVM;
+	m->info.c = get_f64(&s);
+	m->info.seed = get_u64(&s);
+	m->info.trained_at = (int64_t)get_u64(&s);
+	m->info.n_docs = get_u32(&s);
+	m->info.cv_folds = get_u32(&s);
+	m->info.cv_accuracy = get_f64(&s);
+	m->info.cv_macro_f1 = get_f64(&s);
+	m->info.cv_coverage = get_f64(&s);
+	m->info.cv_precision = get_f64(&s);
+	m->threshold = get_f64(&s);
+	if (s.short_read || algo > CLF_LOGREG)
+		BAD("corrupted model file (training information)");
+	if (!(m->threshold >= 0 && m->threshold <= 1))
+		BAD("corrupted model file (threshold out of 0..1)");
+
+	s = (struct rd){ sec[1].p, sec[1].len, 0 };
+	uint32_t lang = get_u32(&s);
+	if (s.short_read || s.left < 5 || lang > TOK_LANG_EN)
+		BAD("corrupted model file (tokenizer settings)");
+	m->tok.lang = (enum tok_lang)lang;
+	m->tok.stem = s.p[0] != 0;
+	m->tok.stopwords = s.p[1] != 0;
+	m->tok.bigrams = s.p[2] != 0;
+	m->tok.zones = s.p[3] != 0;
+	m->tok.headers = s.p[4] != 0;
+
+	s = (struct rd){ sec[3].p, sec[3].len, 0 };
+	uint32_t nf = get_u32(&s);
+	if (s.short_read || nf > MODEL_MAX_FEATURES)
+		BAD("corrupted model file (%u features; at most %u)", nf, MODEL_MAX_FEATURES);
+	if (check_pool((const char *)s.p, s.left, nf, MODEL_MAX_TERM_LEN, 0) < 0)
+		BAD("corrupted model file (terms)");
+	if (strtab_reserve(&m->terms, nf, s.left) < 0)
+		BAD("out of memory");
+	for (uint32_t j = 0; j < nf; j++) {
+		size_t l = strlen((const char *)s.p);
+		int added;
+		if (strtab_intern(&m->terms, (const char *)s.p, l, &added) < 0)
+			BAD("out of memory");
+		if (!added)
+			BAD("corrupted model file (a term appears twice)");
+		s.p += l + 1;
+		s.left -= l + 1;
+	}
+
+	s = (struct rd){ sec[4].p, sec[4].len, 0 };
+	uint32_t ns = get_u32(&s);
+	if (s.short_read || (ns != 0 && ns != nf) ||
+	    check_pool((const char *)s.p, s.left, ns, MODEL_MAX_TERM_LEN, 1) < 0)
+		BAD("corrupted model file (readable terms)");
+	if (ns) {
+		m->surf_pool = malloc(s.left);
+		m->surf_off = malloc((size_t)nf * sizeof *m->surf_off);
+		if (!m->surf_pool || !m->surf_off)
+			BAD("out of memory");
+		memcpy(m->surf_pool, s.p, s.left);
+		m->surf_len = s.left;
+		size_t off = 0;
+		for (uint32_t j = 0; j < nf; j++) {
+			m->surf_off[j] = (uint32_t)off;
+			off += strlen(m->surf_pool + off) + 1;
+		}
+	}
+
+	s = (struct rd){ sec[5].p, sec[5].len, 0 };
+	if (get_u32(&s) != nf || s.left != (size_t)nf * 4)
+		BAD("corrupted model file (idf)");
+	if (!(m->idf = malloc(((size_t)nf + 1) * sizeof *m->idf)))
+		BAD("out of memory");
+	for (uint32_t j = 0; j < nf; j++) {
+		m->idf[j] = get_f32(&s);
+		if (!isfinite(m->idf[j]) || m->idf[j] < 0)
+			BAD("corrupted model file (idf of feature %u)", j);
+	}
+
+	s = (struct rd){ sec[6].p, sec[6].len, 0 };
+	uint32_t wf = get_u32(&s), wl = get_u32(&s);
+	if (s.short_read || wf != nf || wl != nl || s.left != ((size_t)nf * nl + nl) * 4)
+		BAD("corrupted model file (weights)");
+	if (!(m->w = malloc(((size_t)nf * nl + 1) * sizeof *m->w)))
+		BAD("out of memory");
+	for (size_t k = 0; k < (size_t)nf * nl; k++) {
+		m->w[k] = get_f32(&s);
+		if (!isfinite(m->w[k]))
+			BAD("corrupted model file (weight %zu)", k);
+	}
+	for (uint32_t c = 0; c < nl; c++) {
+		m->bias[c] = get_f32(&s);
+		if (!isfinite(m->bias[c]))
+			BAD("corrupted model file (bias)");
+	}
+
+	s = (struct rd){ sec[7].p, sec[7].len, 0 };
+	if (get_u32(&s) != nl || s.left != (size_t)nl * 16)
+		BAD("corrupted model file (calibration)");
+	for (uint32_t c = 0; c < nl; c++) {
+		m->platt_a[c] = get_f64(&s);
+		m->platt_b[c] = get_f64(&s);
+		if (!isfinite(m->platt_a[c]) || !isfinite(m->platt_b[c]))
+			BAD("corrupted model file (calibration)");
+	}
+	return m;
+fail:
+	model_free(m);
+	return NULL;
+}
+
+struct model *model_load(const char *path, char *err, size_t errsz)
+{
+	size_t len;
+	char e[256];
+	char *data = read_file(path, MODEL_MAX_FILE_SIZE, &len, e, sizeof e);
+	if (!data) {
+		errf(err, errsz, "%s", e);
+		return NULL;
+	}
+	struct model *m = model_load_mem(data, len, e, sizeof e);
+	free(data);
+	if (!m)
+		errf(err, errsz, "%s: %s", path, e);
+	return m;
+}

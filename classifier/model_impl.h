@@ -1,0 +1,40 @@
+/*
+ * The inside of struct model, shared by the classifier's own files (model.c,
+ * train.c, classify.c). Nothing outside classifier/ includes this.
+ */
+#ifndef TRIAGE_MODEL_IMPL_H
+#define TRIAGE_MODEL_IMPL_H
+
+#include <stdint.h>
+
+#include "classifier/model.h"
+#include "classifier/linear.h"
+#include "classifier/strtab.h"
+
+struct model {
+	struct model_info info;
+	struct tok_opts tok;
+	double threshold;
+	uint32_t nlabels;
+	char **labels;          /* nlabels strings */
+	struct strtab terms;    /* feature id = term id */
+	char *surf_pool;        /* readable form of each term, NUL-separated */
+	size_t surf_len;
+	uint32_t *surf_off;     /* nfeat offsets into surf_pool */
+	float *idf;             /* nfeat */
+	float *w;               /* nfeat * nlabels, feature-major: w[j * nlabels + c] */
+	float *bias;            /* nlabels */
+	double *platt_a, *platt_b;  /* nlabels each */
+};
+
+/* An empty model with room for nlabels labels (all arrays zeroed), or NULL. */
+struct model *model_alloc(uint32_t nlabels);
+
+/*
+ * Turns decision values into a calibrated distribution: each label's Platt
+ * probability, normalised to sum to 1. Returns the index of the most probable
+ * label; probs gets nlabels values.
+ */
+int model_calibrate(const struct model *m, const double *scores, double *probs);
+
+#endif

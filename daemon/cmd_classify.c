@@ -1,0 +1,398 @@
+/*
+ * triage classify: messages -> category, confidence, decision (and reasons).
+ * triage eval: a labelled corpus through a model -> an evaluation report.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "classifier/classifier.h"
+#include "classifier/parallel.h"
+#include "daemon/cmdline.h"
+#include "daemon/commands.h"
+#include "daemon/report.h"
+
+static const char classify_usage[] =
+	"usage: triage classify --model MODEL [--threshold T] [--explain] [--json] PATH...\n"
+	"\n"
+	"Classifies messages: PATH is a message file or a directory (recursed). One\n"
+	"line per message: PATH, CATEGORY, CONFIDENCE, DECISION separated by tabs;\n"
+	"DECISION is 'file' when the confidence reaches the threshold (the model's\n"
+	"recommended one, or T), else 'review'.\n"
+	"\n"
+	"  --model MODEL     the model file\n"
+	"  --threshold T     a threshold between 0 and 1 instead of the model's\n"
+	"  --explain         add a fifth column: the terms that weighed most, with\n"
+	"                    where they came from and their weight\n"
+	"  --json            one JSON object per message instead\n"
+	"  --threads N       worker threads (default: one per CPU, at most 8)\n";
+
+static const char eval_usage[] =
+	"usage: triage eval --model MODEL --corpus DIR [--json]\n"
+	"\n"
+	"Classifies a labelled corpus (one sub-directory per category) and reports\n"
+	"accuracy, macro-F1, per-category precision, recall, F1 and support, the\n"
+	"confusion matrix, and the precision/coverage trade-off by threshold.\n"
+	"\n"
+	"  --model MODEL     the model file\n"
+	"  --corpus DIR      the labelled corpus\n"
+	"  --json            one JSON object instead of tables\n"
+	"  --threads N       worker threads (default: one per CPU, at most 8)\n";
+
+enum { OPT_MODEL = 256, OPT_THRESHOLD, OPT_EXPLAIN, OPT_JSON, OPT_THREADS, OPT_CORPUS, OPT_HELP };
+
+static const struct option options[] = {
+	{ "model", required_argument, NULL, OPT_MODEL },
+	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
+	{ "explain", no_argument, NULL, OPT_EXPLAIN },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "corpus", required_argument, NULL, OPT_CORPUS },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* ---- classifying many files on several threads ------------------------------ */
+
+#define CHUNK 512
+#define NREASONS 5
+
+struct item {
+	const char *path;
+	int ok;
+	char err[256];
+	struct clf_result r;
+};
+
+struct batch {
+	const struct model *m;
+	struct clf_worker **workers;
+	struct item *items;
+	unsigned nreasons;
+	struct msg_limits lim;
+};
+
+static void classify_one(void *ctx, unsigned worker, size_t i)
+{
+	struct batch *b = ctx;
+	struct item *it = &b->items[i];
+	size_t len, total;
+	char *raw = clf_read_file(it->path, b->lim.max_size, &len, &total, it->err, sizeof it->err);
+	if (!raw) {
+		it->ok = 0;
+		return;
+	}
+	if (clf_classify_raw(b->workers[worker], raw, len, total, &b->lim, b->nreasons, &it->r) < 0) {
+		snprintf(it->err, sizeof it->err, "%s: out of memory", it->path);
+		it->ok = 0;
+	} else {
+		it->ok = 1;
+	}
+	free(raw);
+}
+
+typedef void (*item_fn)(void *ctx, size_t index, const struct item *it);
+
+/*
+ * Classifies paths[0..n) in chunks, calling fn for each in order. Returns the
+ * number of files that could not be read, or -1 when workers cannot start.
+ */
+static long classify_all(const struct model *m, char *const *paths, size_t n, unsigned threads,
+			 unsigned nreasons, item_fn fn, void *ctx)
+{
+	struct batch b = { .m = m, .nreasons = nreasons };
+	msg_limits_default(&b.lim);
+	if (threads == 0)
+		threads = par_default_threads();
+	if (threads > n)
+		threads = n ? (unsigned)n : 1;
+	char err[256];
+	long failed = 0;
+	b.workers = calloc(threads, sizeof *b.workers);
+	b.items = calloc(CHUNK, sizeof *b.items);
+	if (!b.workers || !b.items) {
+		cmd_fail(EX_OSERR, "out of memory");
+		failed = -1;
+		goto out;
+	}
+	for (unsigned k = 0; k < threads; k++)
+		if (!(b.workers[k] = clf_worker_new(m, err, sizeof err))) {
+			cmd_fail(EX_SOFTWARE, "%s", err);
+			failed = -1;
+			goto out;
+		}
+	for (size_t start = 0; start < n; start += CHUNK) {
+		size_t cnt = n - start < CHUNK ? n - start : CHUNK;
+		for (size_t i = 0; i < cnt; i++) {
+			b.items[i].path = paths[start + i];
+			b.items[i].ok = 0;
+		}
+		par_for(threads, cnt, classify_one, &b);
+		for (size_t i = 0; i < cnt; i++) {
+			if (!b.items[i].ok) {
+				cmd_fail(EX_IOERR, "%s", b.items[i].err);
+				failed++;
+			}
+			fn(ctx, start + i, &b.items[i]);
+		}
+	}
+out:
+	if (b.workers)
+		for (unsigned k = 0; k < threads; k++)
+			clf_worker_free(b.workers[k]);
+	free(b.workers);
+	free(b.items);
+	return failed;
+}
+
+static struct model *load_model(const char *path)
+{
+	char err[512];
+	struct model *m = model_load(path, err, sizeof err);
+	if (!m)
+		cmd_fail(errno == ENOENT ? EX_NOINPUT : EX_DATAERR, "%s", err);
+	return m;
+}
+
+/* ---- classify ------------------------------------------------------------------ */
+
+struct classify_out {
+	const struct model *m;
+	double threshold;
+	int json, explain;
+};
+
+static void print_item(void *ctx, size_t index, const struct item *it)
+{
+	struct classify_out *o = ctx;
+	(void)index;
+	if (!it->ok)
+		return;
+	const struct clf_result *r = &it->r;
+	const char *decision = r->confidence >= o->threshold && !r->degraded ? "file" : "review";
+	const char *label = model_label(o->m, (size_t)r->label);
+	if (o->json) {
+		fputs("{\"path\":", stdout);
+		json_string(stdout, it->path);
+		fputs(",\"category\":", stdout);
+		json_string(stdout, label);
+		printf(",\"confidence\":%.3f,\"decision\":\"%s\",\"second\":", r->confidence, decision);
+		json_string(stdout, model_label(o->m, (size_t)r->second));
+		printf(",\"second_confidence\":%.3f,\"degraded\":%s", r->second_confidence,
+		       r->degraded ? "true" : "false");
+		if (r->degraded) {
+			fputs(",\"error\":", stdout);
+			json_string(stdout, r->error);
+		}
+		if (o->explain) {
+			fputs(",\"reasons\":[", stdout);
+			for (size_t k = 0; k < r->nreasons; k++) {
+				fputs(k ? ",{\"term\":" : "{\"term\":", stdout);
+				json_string(stdout, r->reasons[k].term);
+				printf(",\"zone\":\"%s\",\"weight\":%.4f}",
+				       clf_kind_name(r->reasons[k].kind), r->reasons[k].weight);
+			}
+			fputc(']', stdout);
+		}
+		fputs("}\n", stdout);
+		return;
+	}
+	printf("%s\t%s\t%.3f\t%s", it->path, label, r->confidence, decision);
+	if (o->explain) {
+		fputc('\t', stdout);
+		for (size_t k = 0; k < r->nreasons; k++)
+			printf("%s%s (%s) %+.3f", k ? ", " : "", r->reasons[k].term,
+			       clf_kind_name(r->reasons[k].kind), r->reasons[k].weight);
+		if (r->degraded)
+			printf("%s[%s]", r->nreasons ? " " : "", r->error);
+	}
+	fputc('\n', stdout);
+}
+
+static int cmd_classify(int argc, char **argv)
+{
+	const char *model_path = NULL;
+	struct classify_out o = { .threshold = -1 };
+	unsigned long long threads = 0;
+	int opt;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_MODEL:
+			model_path = optarg;
+			break;
+		case OPT_THRESHOLD:
+			if (parse_double(optarg, 0, 1, &o.threshold) < 0)
+				return cmd_fail(EX_USAGE, "--threshold: a number between 0 and 1, not '%s'",
+						optarg);
+			break;
+		case OPT_EXPLAIN:
+			o.explain = 1;
+			break;
+		case OPT_JSON:
+			o.json = 1;
+			break;
+		case OPT_THREADS:
+			if (parse_ull(optarg, 1, 64, &threads) < 0)
+				return cmd_fail(EX_USAGE, "--threads: 1 to 64, not '%s'", optarg);
+			break;
+		case OPT_HELP:
+			fputs(classify_usage, stdout);
+			return 0;
+		default:
+			cmd_fail(EX_USAGE, "%s: unknown option or missing value", argv[optind - 1]);
+			fputs(classify_usage, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (!model_path || optind >= argc) {
+		cmd_fail(EX_USAGE, "--model and at least one PATH are required");
+		fputs(classify_usage, stderr);
+		return EX_USAGE;
+	}
+	struct model *m = load_model(model_path);
+	if (!m)
+		return errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
+	o.m = m;
+	if (o.threshold < 0)
+		o.threshold = model_threshold(m);
+	int status = 0;
+	for (int a = optind; a < argc; a++) {
+		char **paths;
+		size_t n;
+		char err[512];
+		if (corpus_list_files(argv[a], &paths, &n, err, sizeof err) < 0) {
+			cmd_fail(EX_NOINPUT, "%s", err);
+			status = EX_NOINPUT;
+			continue;
+		}
+		long failed = classify_all(m, paths, n, (unsigned)threads, o.explain ? NREASONS : 0,
+					   print_item, &o);
+		if (failed < 0)
+			status = EX_SOFTWARE;
+		else if (failed > 0 && !status)
+			status = EX_IOERR;
+		for (size_t i = 0; i < n; i++)
+			free(paths[i]);
+		free(paths);
+	}
+	model_free(m);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return cmd_fail(EX_IOERR, "standard output: %s", strerror(errno));
+	return status;
+}
+
+/* ---- eval ------------------------------------------------------------------------ */
+
+struct eval_acc {
+	int *pred;
+	double *conf;
+};
+
+static void collect_item(void *ctx, size_t index, const struct item *it)
+{
+	struct eval_acc *a = ctx;
+	a->pred[index] = it->ok ? it->r.label : -1;
+	a->conf[index] = it->ok ? it->r.confidence : 0;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+	const char *model_path = NULL, *corpus_path = NULL;
+	int json = 0, opt;
+	unsigned long long threads = 0;
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_MODEL:
+			model_path = optarg;
+			break;
+		case OPT_CORPUS:
+			corpus_path = optarg;
+			break;
+		case OPT_JSON:
+			json = 1;
+			break;
+		case OPT_THREADS:
+			if (parse_ull(optarg, 1, 64, &threads) < 0)
+				return cmd_fail(EX_USAGE, "--threads: 1 to 64, not '%s'", optarg);
+			break;
+		case OPT_HELP:
+			fputs(eval_usage, stdout);
+			return 0;
+		default:
+			cmd_fail(EX_USAGE, "%s: unknown option or missing value", argv[optind - 1]);
+			fputs(eval_usage, stderr);
+			return EX_USAGE;
+		}
+	}
+	if (!model_path || !corpus_path || optind < argc) {
+		cmd_fail(EX_USAGE, "--model and --corpus are required");
+		fputs(eval_usage, stderr);
+		return EX_USAGE;
+	}
+	struct model *m = load_model(model_path);
+	if (!m)
+		return errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
+	struct corpus c;
+	char err[512];
+	const char *dirs[1] = { corpus_path };
+	if (corpus_scan(&c, dirs, 1, err, sizeof err) < 0) {
+		model_free(m);
+		return cmd_fail(errno == ENOENT ? EX_NOINPUT : EX_DATAERR, "%s", err);
+	}
+	int *truth = malloc((c.n ? c.n : 1) * sizeof *truth);
+	struct eval_acc acc = { malloc((c.n ? c.n : 1) * sizeof *acc.pred),
+				malloc((c.n ? c.n : 1) * sizeof *acc.conf) };
+	int status = 0;
+	if (!truth || !acc.pred || !acc.conf) {
+		status = cmd_fail(EX_OSERR, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < c.n; i++)
+		truth[i] = model_label_index(m, c.label_names[c.labels[i]]);
+	for (size_t l = 0; l < c.nlabels; l++)
+		if (model_label_index(m, c.label_names[l]) < 0)
+			fprintf(stderr, "triage: warning: the model has no category '%s': its messages "
+					"count as errors\n", c.label_names[l]);
+	long failed = classify_all(m, c.paths, c.n, (unsigned)threads, 0, collect_item, &acc);
+	if (failed != 0) {
+		status = failed < 0 ? EX_SOFTWARE : EX_IOERR;
+		if (failed < 0)
+			goto out;
+	}
+	size_t nl = model_nlabels(m);
+	const char **labels = malloc(nl * sizeof *labels);
+	struct eval_report r;
+	if (!labels || eval_compute(&r, nl, truth, acc.pred, acc.conf, c.n, model_threshold(m)) < 0) {
+		free(labels);
+		status = cmd_fail(EX_OSERR, "out of memory");
+		goto out;
+	}
+	for (size_t l = 0; l < nl; l++)
+		labels[l] = model_label(m, l);
+	if (json) {
+		report_eval_json(stdout, &r, labels, model_threshold(m));
+	} else {
+		printf("evaluation of %s on %s\n\n", model_path, corpus_path);
+		report_eval_text(stdout, &r, labels, model_threshold(m));
+	}
+	eval_release(&r);
+	free(labels);
+out:
+	free(truth);
+	free(acc.pred);
+	free(acc.conf);
+	corpus_release(&c);
+	model_free(m);
+	return status;
+}
+
+const struct command command_classify = { "classify", cmd_classify,
+					  "classify message files with a model" };
+const struct command command_eval = { "eval", cmd_eval, "evaluate a model on a labelled corpus" };

@@ -1,0 +1,195 @@
+/* Unit tests for classifier/strtab and classifier/linear (solvers, Platt). */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "classifier/linear.h"
+#include "classifier/strtab.h"
+
+static void test_strtab_basic(void **state)
+{
+	struct strtab t;
+	strtab_init(&t, 100000);
+	char buf[32];
+	int added;
+	for (int i = 0; i < 50000; i++) {
+		int n = snprintf(buf, sizeof buf, "b:term%d", i);
+		assert_int_equal(strtab_intern(&t, buf, (size_t)n, &added), i);
+		assert_true(added);
+	}
+	assert_int_equal(t.n, 50000);
+	for (int i = 0; i < 50000; i += 7) {
+		int n = snprintf(buf, sizeof buf, "b:term%d", i);
+		assert_int_equal(strtab_find(&t, buf, (size_t)n), i);
+		assert_int_equal(strtab_intern(&t, buf, (size_t)n, &added), i);
+		assert_false(added);
+		size_t len;
+		assert_string_equal(strtab_str(&t, (uint32_t)i, &len), buf);
+		assert_int_equal(len, (size_t)n);
+	}
+	/* a prefix or an extension of a stored string is another string */
+	assert_int_equal(strtab_find(&t, "b:term1", 6), -1);
+	assert_int_equal(strtab_find(&t, "b:term12x", 9), -1);
+	assert_int_equal(strtab_find(&t, "", 0), -1);
+	size_t len;
+	assert_string_equal(strtab_str(&t, 49999, &len), "b:term49999");
+	strtab_release(&t);
+}
+
+static void test_strtab_bound(void **state)
+{
+	struct strtab t;
+	strtab_init(&t, 3);
+	assert_int_equal(strtab_intern(&t, "a", 1, NULL), 0);
+	assert_int_equal(strtab_intern(&t, "b", 1, NULL), 1);
+	assert_int_equal(strtab_intern(&t, "c", 1, NULL), 2);
+	assert_int_equal(strtab_intern(&t, "d", 1, NULL), -1);
+	assert_int_equal(errno, E2BIG);
+	/* known strings are still found at the bound */
+	assert_int_equal(strtab_intern(&t, "b", 1, NULL), 1);
+	assert_int_equal(strtab_reserve(&t, 1, 10), -1);
+	strtab_release(&t);
+}
+
+/*
+ * A sparse two-class problem: class +1 has features 0..9 active, class -1
+ * features 10..19, each row a few of them plus noise features 20..99.
+ */
+static void make_problem(struct csr *x, signed char *y, uint32_t n, uint64_t seed)
+{
+	x->nrows = n;
+	x->ncols = 100;
+	x->rowptr = calloc(n + 1, sizeof *x->rowptr);
+	x->idx = malloc(n * 8 * sizeof *x->idx);
+	x->val = malloc(n * 8 * sizeof *x->val);
+	uint64_t s = seed;
+	for (uint32_t i = 0; i < n; i++) {
+		y[i] = (i % 2) ? 1 : -1;
+		uint64_t o = x->rowptr[i];
+		int used[100] = { 0 };
+		int k = 0;
+		while (k < 8) {
+			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+			uint32_t r = (uint32_t)(s >> 33);
+			uint32_t f = k < 3 ? (y[i] > 0 ? r % 10 : 10 + r % 10) : 20 + r % 80;
+			if (used[f])
+				continue;
+			used[f] = 1;
+			x->idx[o + (uint64_t)k] = f;
+			x->val[o + (uint64_t)k] = 0.35f;
+			k++;
+		}
+		/* increasing indexes, as the CSR contract says */
+		for (int a = 1; a < 8; a++)
+			for (int b = a; b > 0 && x->idx[o + b - 1] > x->idx[o + b]; b--) {
+				uint32_t t = x->idx[o + b];
+				x->idx[o + b] = x->idx[o + b - 1];
+				x->idx[o + b - 1] = t;
+			}
+		x->rowptr[i + 1] = o + 8;
+	}
+}
+
+static void check_solver(enum clf_algo algo)
+{
+	struct csr x;
+	uint32_t n = 400;
+	signed char *y = malloc(n);
+	uint32_t *rows = malloc(n * sizeof *rows);
+	make_problem(&x, y, n, 42);
+	for (uint32_t i = 0; i < n; i++)
+		rows[i] = i;
+	struct linear_params p;
+	linear_params_default(&p);
+	p.algo = algo;
+	assert_null(linear_check_params(&p));
+	float *w = malloc((x.ncols + 1) * sizeof *w), *w2 = malloc((x.ncols + 1) * sizeof *w2);
+	int it = linear_train(&x, rows, y, n, &p, w);
+	assert_true(it > 0);
+	uint32_t ok = 0;
+	for (uint32_t i = 0; i < n; i++)
+		ok += (linear_decision(&x, i, w) > 0) == (y[i] > 0);
+	assert_int_equal(ok, n);
+	/* the informative features carry the weight, with the right signs */
+	for (int f = 0; f < 10; f++) {
+		assert_true(w[f] > 0.1f);
+		assert_true(w[10 + f] < -0.1f);
+	}
+	/* deterministic for a given seed */
+	assert_int_equal(linear_train(&x, rows, y, n, &p, w2), it);
+	assert_memory_equal(w, w2, (x.ncols + 1) * sizeof *w);
+	/* a subset of rows trains on those rows only */
+	assert_true(linear_train(&x, rows, y, 0, &p, w2) == 0);
+	for (uint32_t j = 0; j <= x.ncols; j++)
+		assert_true(w2[j] == 0.0f);
+	free(w);
+	free(w2);
+	free(y);
+	free(rows);
+	csr_release(&x);
+}
+
+static void test_svm(void **state) { check_solver(CLF_SVM); }
+static void test_logreg(void **state) { check_solver(CLF_LOGREG); }
+
+static void test_params(void **state)
+{
+	struct linear_params p;
+	linear_params_default(&p);
+	p.c = 0;
+	assert_non_null(linear_check_params(&p));
+	p.c = NAN;
+	assert_non_null(linear_check_params(&p));
+	p.c = 1;
+	p.eps = -1;
+	assert_non_null(linear_check_params(&p));
+	p.eps = 0.1;
+	p.algo = (enum clf_algo)7;
+	assert_non_null(linear_check_params(&p));
+}
+
+/* Decision values drawn so that P(y=+1 | f) = 1/(1+exp(-2f)): Platt must
+ * find a close to -2 and b close to 0. */
+static void test_platt(void **state)
+{
+	size_t n = 20000;
+	double *f = malloc(n * sizeof *f);
+	signed char *y = malloc(n);
+	uint64_t s = 7;
+	for (size_t i = 0; i < n; i++) {
+		f[i] = -3.0 + 6.0 * (double)i / (double)n;
+		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+		double u = (double)(s >> 11) / 9007199254740992.0;
+		y[i] = u < 1.0 / (1.0 + exp(-2.0 * f[i])) ? 1 : -1;
+	}
+	double a, b;
+	platt_fit(f, y, n, &a, &b);
+	assert_true(fabs(a + 2.0) < 0.15);
+	assert_true(fabs(b) < 0.1);
+	assert_true(fabs(platt_prob(a, b, 1.0) - 1.0 / (1.0 + exp(-2.0))) < 0.03);
+	/* extreme values do not overflow */
+	assert_true(platt_prob(a, b, 1e6) <= 1.0 && platt_prob(a, b, -1e6) >= 0.0);
+	free(f);
+	free(y);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_strtab_basic),
+		cmocka_unit_test(test_strtab_bound),
+		cmocka_unit_test(test_svm),
+		cmocka_unit_test(test_logreg),
+		cmocka_unit_test(test_params),
+		cmocka_unit_test(test_platt),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

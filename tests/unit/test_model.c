@@ -1,0 +1,317 @@
+/* Unit tests for classifier/model: save/load round trip, and every kind of
+ * damaged file giving a clear error (truncated, corrupted, wrong version,
+ * counts out of bounds, bad values). */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+
+#include "classifier/model_impl.h"
+#include "common/util.h"
+
+static char dir[] = "/tmp/triage-test-model-XXXXXX";
+
+static struct model *small_model(void)
+{
+	const char *labels[] = { "Adhesion", "Evenement", "Presse" };
+	const char *terms[] = { "b:adhes", "b:cotis", "s:visit", "d:mairie.fr", "b:journal" };
+	const char *surf[] = { "adhésion", "cotisation", "visite", "", "journal" };
+	struct model *m = model_alloc(3);
+	assert_non_null(m);
+	for (int i = 0; i < 3; i++)
+		m->labels[i] = strdup(labels[i]);
+	size_t nf = 5, pool = 0;
+	for (size_t j = 0; j < nf; j++)
+		pool += strlen(surf[j]) + 1;
+	m->surf_pool = malloc(pool);
+	m->surf_off = malloc(nf * sizeof *m->surf_off);
+	m->idf = malloc(nf * sizeof *m->idf);
+	m->w = malloc(nf * 3 * sizeof *m->w);
+	size_t off = 0;
+	for (size_t j = 0; j < nf; j++) {
+		assert_int_equal(strtab_intern(&m->terms, terms[j], strlen(terms[j]), NULL), (int)j);
+		m->surf_off[j] = (uint32_t)off;
+		memcpy(m->surf_pool + off, surf[j], strlen(surf[j]) + 1);
+		off += strlen(surf[j]) + 1;
+		m->idf[j] = 1.0f + (float)j / 10;
+		for (int c = 0; c < 3; c++)
+			m->w[j * 3 + (size_t)c] = (float)((int)j - c) / 4;
+	}
+	m->surf_len = pool;
+	for (int c = 0; c < 3; c++) {
+		m->bias[c] = -0.25f * (float)c;
+		m->platt_a[c] = -2.0 - c;
+		m->platt_b[c] = 0.1 * c;
+	}
+	m->threshold = 0.625;
+	m->info.algo = CLF_LOGREG;
+	m->info.c = 2.5;
+	m->info.seed = 99;
+	m->info.n_docs = 1234;
+	m->info.cv_folds = 3;
+	m->info.cv_accuracy = 0.9;
+	m->info.cv_macro_f1 = 0.88;
+	m->info.cv_coverage = 0.8;
+	m->info.cv_precision = 0.951;
+	m->tok.lang = TOK_LANG_EN;
+	m->tok.bigrams = 0;
+	return m;
+}
+
+static char *saved(size_t *len)
+{
+	char path[256], err[256];
+	snprintf(path, sizeof path, "%s/m.model", dir);
+	struct model *m = small_model();
+	assert_int_equal(model_save(m, path, err, sizeof err), 0);
+	model_free(m);
+	char *data = read_file(path, 1 << 20, len, err, sizeof err);
+	assert_non_null(data);
+	return data;
+}
+
+static void fix_crc(char *data, size_t len)
+{
+	uint32_t c = (uint32_t)crc32(0L, (const Bytef *)data, (uInt)(len - 4));
+	for (int i = 0; i < 4; i++)
+		data[len - 4 + (size_t)i] = (char)(c >> (8 * i));
+}
+
+static void test_round_trip(void **state)
+{
+	char path[256], err[256];
+	snprintf(path, sizeof path, "%s/m.model", dir);
+	struct model *a = small_model();
+	assert_int_equal(model_save(a, path, err, sizeof err), 0);
+	struct model *b = model_load(path, err, sizeof err);
+	assert_non_null(b);
+	assert_int_equal(model_nlabels(b), 3);
+	assert_string_equal(model_label(b, 1), "Evenement");
+	assert_int_equal(model_label_index(b, "Presse"), 2);
+	assert_int_equal(model_label_index(b, "Autre"), -1);
+	assert_null(model_label(b, 3));
+	assert_int_equal(model_nfeatures(b), 5);
+	assert_true(model_threshold(b) == 0.625);
+	assert_int_equal(model_get_info(b)->algo, CLF_LOGREG);
+	assert_int_equal(model_get_info(b)->n_docs, 1234);
+	assert_true(model_get_info(b)->cv_precision == 0.951);
+	assert_int_equal(model_tok_opts(b)->lang, TOK_LANG_EN);
+	assert_int_equal(model_tok_opts(b)->bigrams, 0);
+	assert_int_equal(strtab_find(&b->terms, "s:visit", 7), 2);
+	assert_string_equal(b->surf_pool + b->surf_off[0], "adhésion");
+	assert_string_equal(b->surf_pool + b->surf_off[3], "");
+	assert_memory_equal(a->w, b->w, 15 * sizeof *a->w);
+	assert_memory_equal(a->idf, b->idf, 5 * sizeof *a->idf);
+	assert_true(b->platt_a[2] == -4.0 && b->platt_b[1] == 0.1);
+	/* calibration: probabilities sum to 1 and follow the scores */
+	double scores[3] = { 1.0, -1.0, 0.0 }, probs[3];
+	int best = model_calibrate(b, scores, probs);
+	assert_int_equal(best, 0);
+	assert_true(fabs(probs[0] + probs[1] + probs[2] - 1.0) < 1e-9);
+	model_free(a);
+	model_free(b);
+	/* the file is written atomically: no temporary file left behind */
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "ls %s | grep -c tmp >/dev/null", dir);
+	assert_int_not_equal(system(cmd), 0);
+}
+
+static void test_missing_and_not_a_model(void **state)
+{
+	char err[256], path[256];
+	assert_null(model_load("/nonexistent/fr.model", err, sizeof err));
+	assert_non_null(strstr(err, "No such file"));
+	assert_null(model_load_mem("hello world, not a model", 24, err, sizeof err));
+	assert_string_equal(err, "not a triage model file");
+	snprintf(path, sizeof path, "%s/empty", dir);
+	assert_int_equal(write_file_atomic(path, "", 0, 0644, err, sizeof err), 0);
+	assert_null(model_load(path, err, sizeof err));
+	assert_non_null(strstr(err, "not a triage model file"));
+}
+
+/* Every prefix of a valid file is refused with a message, never a crash. */
+static void test_truncated(void **state)
+{
+	size_t len;
+	char *data = saved(&len);
+	char err[256];
+	for (size_t k = 0; k < len; k++) {
+		err[0] = '\0';
+		struct model *m = model_load_mem(data, k, err, sizeof err);
+		assert_null(m);
+		assert_true(strlen(err) > 0);
+	}
+	struct model *m = model_load_mem(data, len, err, sizeof err);
+	assert_non_null(m);
+	model_free(m);
+	free(data);
+}
+
+/* Any flipped byte is caught (the checksum, or the magic before it). */
+static void test_corrupted(void **state)
+{
+	size_t len;
+	char *data = saved(&len);
+	char err[256];
+	for (size_t k = 0; k < len; k++) {
+		data[k] ^= 0x5a;
+		assert_null(model_load_mem(data, len, err, sizeof err));
+		data[k] ^= 0x5a;
+	}
+	data[len / 2] ^= 1;
+	assert_null(model_load_mem(data, len, err, sizeof err));
+	assert_non_null(strstr(err, "checksum"));
+	free(data);
+}
+
+static void test_wrong_version(void **state)
+{
+	size_t len;
+	char *data = saved(&len);
+	char err[256];
+	size_t vpos = strlen(MODEL_MAGIC);
+	data[vpos] = 2;
+	fix_crc(data, len);
+	assert_null(model_load_mem(data, len, err, sizeof err));
+	assert_non_null(strstr(err, "version 2"));
+	assert_non_null(strstr(err, "retrain"));
+	free(data);
+}
+
+/* Finds the payload of a section by its tag. */
+static unsigned char *section(char *data, size_t len, const char *tag)
+{
+	for (size_t k = strlen(MODEL_MAGIC) + 8; k + 12 < len; k++)
+		if (!memcmp(data + k, tag, 4))
+			return (unsigned char *)data + k + 12;
+	fail_msg("section %s not found", tag);
+	return NULL;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Counts and values out of bounds, with a valid checksum: refused by the
+ * parser itself. */
+static void test_bounds(void **state)
+{
+	struct {
+		const char *tag;
+		size_t off;
+		uint32_t value;
+		const char *expect;
+	} cases[] = {
+		{ "LABL", 0, 1, "labels" },                /* one label */
+		{ "LABL", 0, 100000, "labels" },           /* far too many */
+		{ "LABL", 0, 4, "labels" },                /* more than the pool holds */
+		{ "TERM", 0, 0xffffffffu, "features" },    /* over MODEL_MAX_FEATURES */
+		{ "TERM", 0, 6, "terms" },                 /* count and pool disagree */
+		{ "IDF_", 0, 4, "idf" },
+		{ "IDF_", 4, 0x7fc00000u, "idf" },         /* NaN */
+		{ "WGHT", 0, 7, "weights" },
+		{ "WGHT", 8, 0x7f800000u, "weight" },      /* +inf */
+		{ "PLAT", 0, 2, "calibration" },
+		{ "INFO", 0, 9, "training information" },  /* unknown algorithm */
+		{ "TOKO", 0, 5, "tokenizer" },             /* unknown language */
+	};
+	for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+		size_t len;
+		char *data = saved(&len);
+		char err[256] = "";
+		put32(section(data, len, cases[k].tag) + cases[k].off, cases[k].value);
+		fix_crc(data, len);
+		struct model *m = model_load_mem(data, len, err, sizeof err);
+		if (m)
+			fail_msg("case %zu (%s) loaded", k, cases[k].tag);
+		if (!strstr(err, cases[k].expect))
+			fail_msg("case %zu: '%s' lacks '%s'", k, err, cases[k].expect);
+		free(data);
+	}
+}
+
+static void test_bad_strings(void **state)
+{
+	size_t len;
+	char err[256];
+	/* a duplicated term */
+	char *data = saved(&len);
+	unsigned char *t = section(data, len, "TERM") + 4;
+	memcpy(t + strlen("b:adhes") + 1, "b:adhes", 7);  /* "b:cotis" -> "b:adhes" */
+	fix_crc(data, len);
+	assert_null(model_load_mem(data, len, err, sizeof err));
+	assert_non_null(strstr(err, "twice"));
+	free(data);
+	/* a label with '/' (labels become folder names) */
+	data = saved(&len);
+	t = section(data, len, "LABL") + 4;
+	t[2] = '/';
+	fix_crc(data, len);
+	assert_null(model_load_mem(data, len, err, sizeof err));
+	assert_non_null(strstr(err, "label"));
+	free(data);
+	/* invalid UTF-8 in a readable term */
+	data = saved(&len);
+	t = section(data, len, "SURF") + 4;
+	t[3] = (unsigned char)0xff;
+	fix_crc(data, len);
+	assert_null(model_load_mem(data, len, err, sizeof err));
+	assert_non_null(strstr(err, "readable terms"));
+	free(data);
+	/* threshold out of 0..1 */
+	data = saved(&len);
+	unsigned char *info = section(data, len, "INFO");
+	double th = 1.5;
+	memcpy(info + 4 + 8 + 8 + 8 + 4 + 4 + 8 * 4, &th, 8);
+	fix_crc(data, len);
+	assert_null(model_load_mem(data, len, err, sizeof err));
+	assert_non_null(strstr(err, "threshold"));
+	free(data);
+}
+
+static void test_unwritable(void **state)
+{
+	struct model *m = small_model();
+	char err[256];
+	assert_int_equal(model_save(m, "/nonexistent/dir/m.model", err, sizeof err), -1);
+	assert_non_null(strstr(err, "/nonexistent/dir/m.model"));
+	model_free(m);
+}
+
+static int setup(void **state)
+{
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+	return system(cmd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_missing_and_not_a_model),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_corrupted),
+		cmocka_unit_test(test_wrong_version),
+		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_bad_strings),
+		cmocka_unit_test(test_unwritable),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
