@@ -60,6 +60,7 @@ struct train_opts {
 	unsigned threads;        /* 0: one per CPU, at most 8 */
 	double target_precision; /* for the recommended threshold (default 0.95) */
 	int skip_final;          /* only cross-validate (triage cv) */
+	int64_t trained_at;      /* the date recorded in the model (0: now) */
 	struct msg_limits limits;
 	/* Progress: called from the calling thread with a stage name ("reading",
 	 * "training") and a count; may be NULL. */

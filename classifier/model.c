@@ -7,8 +7,11 @@
  *
  * Sections: INFO (training facts and threshold), TOKO (tokenizer settings),
  * LABL (labels), TERM (terms, NUL-separated, in feature order), SURF (their
- * readable forms), IDF_ (nfeat floats), WGHT (nfeat * nlabels floats,
+ * readable forms), IDF_ (nfeat floats), PAD_ (0 to 3 bytes, so that the
+ * weights are 4-byte aligned in the file), WGHT (nfeat * nlabels floats,
  * feature-major, then nlabels biases), PLAT (two doubles per label).
+ * model_load maps the file and, on a little-endian host, uses the weights
+ * where they lie: the largest part of a model is then never copied.
  * Binary rather than text (liblinear's format is text) because the classify
  * command loads it on every run: parsing 10^5 terms and 10^6 weights as text
  * would cost more than classifying a mailbox. Unknown sections are skipped, so
@@ -17,9 +20,13 @@
 #include "classifier/model_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "common/buf.h"
@@ -35,6 +42,7 @@ enum {
 	SEC_IDF = TAG('I', 'D', 'F', '_'),
 	SEC_WGHT = TAG('W', 'G', 'H', 'T'),
 	SEC_PLAT = TAG('P', 'L', 'A', 'T'),
+	SEC_PAD = TAG('P', 'A', 'D', '_'),
 };
 
 struct model *model_alloc(uint32_t nlabels)
@@ -68,7 +76,10 @@ void model_free(struct model *m)
 	free(m->surf_pool);
 	free(m->surf_off);
 	free(m->idf);
-	free(m->w);
+	if (m->map)
+		munmap(m->map, m->map_len);
+	else
+		free(m->w);
 	free(m->bias);
 	free(m->platt_a);
 	free(m->platt_b);
@@ -157,7 +168,7 @@ int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 	uint32_t nf = m->terms.n, nl = m->nlabels;
 	buf_init(&b, MODEL_MAX_FILE_SIZE);
 	fail |= buf_append(&b, MODEL_MAGIC, strlen(MODEL_MAGIC));
-	fail |= put_u32(&b, MODEL_VERSION) | put_u32(&b, 8);
+	fail |= put_u32(&b, MODEL_VERSION) | put_u32(&b, 9);
 
 	s = sec_begin(&b, SEC_INFO, &fail);
 	fail |= put_u32(&b, m->info.algo) | put_f64(&b, m->info.c) | put_u64(&b, m->info.seed) |
@@ -194,6 +205,12 @@ int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 	fail |= put_u32(&b, nf);
 	for (uint32_t j = 0; j < nf && !fail; j++)
 		fail |= put_f32(&b, m->idf[j]);
+	sec_end(&b, s);
+
+	/* WGHT's floats start 12 + 8 bytes after its tag: align them. */
+	s = sec_begin(&b, SEC_PAD, &fail);
+	while (!fail && (b.len + 12 + 8) % 4)
+		fail |= buf_appendc(&b, 0);
 	sec_end(&b, s);
 
 	s = sec_begin(&b, SEC_WGHT, &fail);
@@ -287,7 +304,9 @@ static int check_pool(const char *pool, size_t len, uint32_t n, size_t maxlen, i
 
 #define BAD(...) do { errf(err, errsz, __VA_ARGS__); goto fail; } while (0)
 
-struct model *model_load_mem(const void *data, size_t len, char *err, size_t errsz)
+/* Loads from data; when borrow is set, the weights may point into data, which
+ * the model then owns as a mapping of len bytes. */
+static struct model *load(const void *data, size_t len, int borrow, char *err, size_t errsz)
 {
 	const unsigned char *d = data;
 	size_t mlen = strlen(MODEL_MAGIC);
@@ -460,12 +479,29 @@ struct model *model_load_mem(const void *data, size_t len, char *err, size_t err
 	uint32_t wf = get_u32(&s), wl = get_u32(&s);
 	if (s.short_read || wf != nf || wl != nl || s.left != ((size_t)nf * nl + nl) * 4)
 		BAD("corrupted model file (weights)");
-	if (!(m->w = malloc(((size_t)nf * nl + 1) * sizeof *m->w)))
-		BAD("out of memory");
-	for (size_t k = 0; k < (size_t)nf * nl; k++) {
-		m->w[k] = get_f32(&s);
-		if (!isfinite(m->w[k]))
-			BAD("corrupted model file (weight %zu)", k);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (borrow && ((uintptr_t)s.p % _Alignof(float)) == 0) {
+		m->w = (float *)(uintptr_t)s.p;
+		m->map = (void *)(uintptr_t)d;
+		m->map_len = len;
+		for (size_t k = 0; k < (size_t)nf * nl; k++)
+			if (!isfinite(m->w[k])) {
+				m->map = NULL;  /* the caller unmaps */
+				m->w = NULL;
+				BAD("corrupted model file (weight %zu)", k);
+			}
+		s.p += (size_t)nf * nl * 4;
+		s.left -= (size_t)nf * nl * 4;
+	} else
+#endif
+	{
+		if (!(m->w = malloc(((size_t)nf * nl + 1) * sizeof *m->w)))
+			BAD("out of memory");
+		for (size_t k = 0; k < (size_t)nf * nl; k++) {
+			m->w[k] = get_f32(&s);
+			if (!isfinite(m->w[k]))
+				BAD("corrupted model file (weight %zu)", k);
+		}
 	}
 	for (uint32_t c = 0; c < nl; c++) {
 		m->bias[c] = get_f32(&s);
@@ -484,22 +520,58 @@ struct model *model_load_mem(const void *data, size_t len, char *err, size_t err
 	}
 	return m;
 fail:
+	if (m && m->map) {
+		/* The mapping is the caller's until success. */
+		m->map = NULL;
+		m->w = NULL;
+	}
 	model_free(m);
 	return NULL;
 }
 
+struct model *model_load_mem(const void *data, size_t len, char *err, size_t errsz)
+{
+	return load(data, len, 0, err, errsz);
+}
+
 struct model *model_load(const char *path, char *err, size_t errsz)
 {
-	size_t len;
 	char e[256];
-	char *data = read_file(path, MODEL_MAX_FILE_SIZE, &len, e, sizeof e);
-	if (!data) {
-		errf(err, errsz, "%s", e);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		errf(err, errsz, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return NULL;
 	}
-	struct model *m = model_load_mem(data, len, e, sizeof e);
-	free(data);
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 ||
+	    (unsigned long long)st.st_size > MODEL_MAX_FILE_SIZE) {
+		close(fd);
+		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		errf(err, errsz, "%s: %s", path,
+		     S_ISREG(st.st_mode) ? "larger than a model may be" : "not a regular file");
+		return NULL;
+	}
+	size_t len = (size_t)st.st_size;
+	/* A private, read-only mapping: a model replaced by rename (as retrain
+	 * does) leaves this one intact. An empty file cannot be mapped. */
+	void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+	int saved = errno;
+	close(fd);
+	if (map == MAP_FAILED) {
+		if (len == 0) {
+			errf(err, errsz, "%s: not a triage model file (empty)", path);
+		} else {
+			errno = saved;
+			errf(err, errsz, "%s: %s", path, strerror(saved));
+		}
+		return NULL;
+	}
+	struct model *m = load(map, len, 1, e, sizeof e);
 	if (!m)
 		errf(err, errsz, "%s: %s", path, e);
+	if (!m || !m->map)
+		munmap(map, len);
 	return m;
 }

@@ -22,9 +22,12 @@ struct model {
 	size_t surf_len;
 	uint32_t *surf_off;     /* nfeat offsets into surf_pool */
 	float *idf;             /* nfeat */
-	float *w;               /* nfeat * nlabels, feature-major: w[j * nlabels + c] */
+	float *w;               /* nfeat * nlabels, feature-major: w[j * nlabels + c];
+				   points into map when the file is mapped */
 	float *bias;            /* nlabels */
 	double *platt_a, *platt_b;  /* nlabels each */
+	void *map;              /* the mapped model file, or NULL (w was copied) */
+	size_t map_len;
 };
 
 /* An empty model with room for nlabels labels (all arrays zeroed), or NULL. */

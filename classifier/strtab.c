@@ -4,27 +4,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ID_MASK ((1ULL << STRTAB_ID_BITS) - 1)
+
 void strtab_init(struct strtab *t, uint32_t max)
 {
 	memset(t, 0, sizeof *t);
-	t->max = max;
+	t->max = max < STRTAB_MAX ? max : STRTAB_MAX;
 }
 
 void strtab_release(struct strtab *t)
 {
 	free(t->pool);
 	free(t->off);
-	free(t->hash);
 	free(t->slots);
 	strtab_init(t, t->max);
 }
 
 /*
  * Terms are short (a few bytes to a few dozen), so a word-at-a-time
- * multiply-and-mix hash is several times faster than a byte-wise one, and the
- * final avalanche keeps the low bits (the slot index) well spread.
+ * multiply-and-mix hash is several times faster than a byte-wise one; the
+ * final avalanche spreads every input bit over the low bits (the slot index)
+ * and the high bits (the fingerprint) alike.
  */
-uint32_t strtab_hash(const char *s, size_t len)
+uint64_t strtab_hash(const char *s, size_t len)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xff51afd7ed558ccdULL);
 	while (len >= 8) {
@@ -37,49 +39,50 @@ uint32_t strtab_hash(const char *s, size_t len)
 	}
 	uint64_t k = 0;
 	memcpy(&k, s, len);
-	h = (h ^ k) * 0xff51afd7ed558ccdULL;
+	h = (h ^ k ^ ((uint64_t)len << 56)) * 0xff51afd7ed558ccdULL;
 	h ^= h >> 32;
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 29;
-	return (uint32_t)h;
+	return h;
 }
 
-static inline int strtab_eq(const struct strtab *t, uint32_t id, const char *s, size_t len)
-{
-	const char *p = t->pool + t->off[id];
-	return memcmp(p, s, len) == 0 && p[len] == '\0';
-}
-
-int64_t strtab_find_h(const struct strtab *t, const char *s, size_t len, uint32_t h)
+int64_t strtab_find_h(const struct strtab *t, uint64_t h)
 {
 	if (!t->slots)
 		return -1;
-	for (uint32_t i = h & t->mask;; i = (i + 1) & t->mask) {
+	const uint64_t fp = h & ~ID_MASK;
+	for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
 		uint64_t v = t->slots[i];
 		if (!v)
 			return -1;
-		uint32_t id = (uint32_t)v - 1;
-		if ((uint32_t)(v >> 32) == h && strtab_eq(t, id, s, len))
-			return id;
+		if ((v & ~ID_MASK) == fp)
+			return (int64_t)(v & ID_MASK) - 1;
 	}
 }
 
 int64_t strtab_find(const struct strtab *t, const char *s, size_t len)
 {
-	return strtab_find_h(t, s, len, strtab_hash(s, len));
+	return strtab_find_h(t, strtab_hash(s, len));
 }
 
-static int strtab_rehash(struct strtab *t, uint32_t nslots)
+static void slot_put(uint64_t *slots, uint32_t mask, uint64_t h, uint32_t id)
+{
+	uint32_t i = (uint32_t)h & mask;
+	while (slots[i])
+		i = (i + 1) & mask;
+	slots[i] = (h & ~ID_MASK) | ((uint64_t)id + 1);
+}
+
+static int strtab_rehash(struct strtab *t, uint64_t nslots)
 {
 	uint64_t *slots = calloc(nslots, sizeof *slots);
 	if (!slots)
 		return -1;
-	uint32_t mask = nslots - 1;
+	uint32_t mask = (uint32_t)(nslots - 1);
 	for (uint32_t id = 0; id < t->n; id++) {
-		uint32_t i = t->hash[id] & mask;
-		while (slots[i])
-			i = (i + 1) & mask;
-		slots[i] = (uint64_t)t->hash[id] << 32 | (id + 1);
+		size_t len;
+		const char *s = strtab_str(t, id, &len);
+		slot_put(slots, mask, strtab_hash(s, len), id);
 	}
 	free(t->slots);
 	t->slots = slots;
@@ -95,10 +98,6 @@ static int strtab_grow_ids(struct strtab *t, uint32_t want)
 	if (!off)
 		return -1;
 	t->off = off;
-	uint32_t *hash = realloc(t->hash, (size_t)want * sizeof *hash);
-	if (!hash)
-		return -1;
-	t->hash = hash;
 	t->ids_cap = want;
 	return 0;
 }
@@ -124,9 +123,7 @@ static int strtab_grow_slots(struct strtab *t, uint32_t want)
 	uint64_t s = nslots ? nslots : 16;
 	while (s < (uint64_t)want * 2)
 		s *= 2;
-	if (s > (1ULL << 31))
-		return -1;
-	return strtab_rehash(t, (uint32_t)s);
+	return strtab_rehash(t, s);
 }
 
 int strtab_reserve(struct strtab *t, uint32_t n, size_t pool_bytes)
@@ -143,15 +140,15 @@ int strtab_reserve(struct strtab *t, uint32_t n, size_t pool_bytes)
 	return 0;
 }
 
-int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint32_t h, int *added)
+int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint64_t h, int *added)
 {
 	if (added)
 		*added = 0;
-	int64_t id = strtab_find_h(t, s, len, h);
+	int64_t id = strtab_find_h(t, h);
 	if (id >= 0)
 		return id;
 	if (t->n >= t->max || len >= UINT32_MAX - t->pool_len - 1) {
-		errno = t->n >= t->max ? E2BIG : EINVAL;
+		errno = E2BIG;
 		return -1;
 	}
 	/* Geometric growth, bounded by max. */
@@ -161,21 +158,17 @@ int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint32_t h,
 	size_t pool = t->pool_cap ? t->pool_cap : 1024;
 	while (pool < t->pool_len + len + 1)
 		pool *= 2;
-	if (strtab_grow_ids(t, ids < t->max ? ids : t->max) < 0 || strtab_grow_pool(t, pool) < 0 ||
+	if (strtab_grow_ids(t, ids) < 0 || strtab_grow_pool(t, pool) < 0 ||
 	    strtab_grow_slots(t, t->n + 1) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
 	uint32_t nid = t->n++;
 	t->off[nid] = (uint32_t)t->pool_len;
-	t->hash[nid] = h;
 	memcpy(t->pool + t->pool_len, s, len);
 	t->pool[t->pool_len + len] = '\0';
 	t->pool_len += len + 1;
-	uint32_t i = h & t->mask;
-	while (t->slots[i])
-		i = (i + 1) & t->mask;
-	t->slots[i] = (uint64_t)h << 32 | (nid + 1);
+	slot_put(t->slots, t->mask, h, nid);
 	if (added)
 		*added = 1;
 	return nid;

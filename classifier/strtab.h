@@ -1,10 +1,16 @@
 /*
  * strtab: a growable set of byte strings, each given a dense id (0, 1, 2...) in
- * insertion order; open addressing over 32-bit ids, strings kept in one pool.
- * It backs the vocabulary (term -> feature index) and the training
- * dictionaries, where lookups are the hot path of tokenised text.
+ * insertion order. It backs the vocabulary (term -> feature index) and the
+ * training dictionaries, where lookups are the hot path of tokenised text.
  *
- * Not thread-safe for writes; concurrent strtab_find() calls are fine.
+ * A lookup reads one 8-byte slot: 38 bits of the string's 64-bit hash beside
+ * its id, found by the hash's low bits. Strings are compared by hash, not byte
+ * by byte: two different strings are confused only if they share the slot's
+ * bits and those 38 (about one chance in 3 * 10^11 per probe), a price paid
+ * for one cache miss per lookup instead of two or three. The strings
+ * themselves are kept (in insertion order, in one pool) to be listed and saved.
+ *
+ * Not thread-safe for writes; concurrent lookups are fine.
  */
 #ifndef TRIAGE_STRTAB_H
 #define TRIAGE_STRTAB_H
@@ -12,16 +18,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define STRTAB_ID_BITS 26
+/* The most strings a table may ever hold. */
+#define STRTAB_MAX ((1u << (STRTAB_ID_BITS - 1)))
+
 struct strtab {
 	char *pool;          /* the strings, each followed by a NUL */
 	size_t pool_len, pool_cap;
 	uint32_t *off;       /* id -> offset of its string in pool */
-	uint32_t *hash;      /* id -> hash of its string */
 	uint32_t n, ids_cap;
-	uint64_t *slots;     /* slot -> hash << 32 | (id + 1), 0 when empty: the hash
-				in the slot spares a second random access per probe */
+	uint64_t *slots;     /* hash's top 38 bits | (id + 1), 0 when empty */
 	uint32_t mask;       /* number of slots - 1 (a power of two) */
-	uint32_t max;        /* the most strings it may hold */
+	uint32_t max;        /* the most strings it may hold (<= STRTAB_MAX) */
 };
 
 /* Prepares t for at most max strings (no allocation until the first insert). */
@@ -29,17 +37,17 @@ void strtab_init(struct strtab *t, uint32_t max);
 void strtab_release(struct strtab *t);
 
 /* The hash strtab uses (exposed so that callers can hash once). */
-uint32_t strtab_hash(const char *s, size_t len);
+uint64_t strtab_hash(const char *s, size_t len);
 
-/* Returns the id of s, or -1 when absent. */
+/* Returns the id of the string whose hash is h (or of s), or -1 when absent. */
+int64_t strtab_find_h(const struct strtab *t, uint64_t h);
 int64_t strtab_find(const struct strtab *t, const char *s, size_t len);
-int64_t strtab_find_h(const struct strtab *t, const char *s, size_t len, uint32_t h);
 
 /* Returns the id of s, adding it when absent (*added set to 1 then, else 0;
- * added may be NULL). -1 with errno ENOMEM, or E2BIG when max is reached, or
- * EINVAL when len is 4 GiB or more. */
+ * added may be NULL). -1 with errno ENOMEM, or E2BIG when max is reached or s
+ * is too long for the pool (4 GiB in all). */
+int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint64_t h, int *added);
 int64_t strtab_intern(struct strtab *t, const char *s, size_t len, int *added);
-int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint32_t h, int *added);
 
 /* The string of id (NUL-terminated, borrowed from t); *len when len is not NULL. */
 static inline const char *strtab_str(const struct strtab *t, uint32_t id, size_t *len)

@@ -294,16 +294,17 @@ static void vocab_build_release(struct vocab_build *v, unsigned nworkers)
 	free(v->feat_g);
 }
 
-/* Terms ordered by their hash, ties by bytes: an order that depends on the
- * terms only, cheap to sort. */
-static int by_term(const void *a, const void *b, void *arg)
+/* Terms ordered by their 64-bit hash: an order that depends on the terms
+ * only (strtab merges terms whose hashes are equal), cheap to sort. */
+struct hkey {
+	uint64_t h;
+	uint32_t g;
+};
+
+static int by_hash(const void *a, const void *b)
 {
-	const struct strtab *tab = arg;
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	uint32_t hx = tab->hash[x], hy = tab->hash[y];
-	if (hx != hy)
-		return hx < hy ? -1 : 1;
-	return strcmp(strtab_str(tab, x, NULL), strtab_str(tab, y, NULL));
+	const struct hkey *x = a, *y = b;
+	return x->h < y->h ? -1 : x->h > y->h;
 }
 
 static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers,
@@ -323,7 +324,7 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 			size_t len;
 			const char *s = strtab_str(&w->dict, id, &len);
 			int added;
-			int64_t g = strtab_intern_h(&v->g, s, len, w->dict.hash[id], &added);
+			int64_t g = strtab_intern(&v->g, s, len, &added);
 			if (g < 0)
 				return errf(err, errsz, errno == E2BIG ? "too many distinct terms in the corpus (more than %u)"
 								       : "out of memory", TRAIN_MAX_TERMS);
@@ -389,14 +390,18 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 		cut = min_df;
 		room = (size_t)-1;
 	}
-	uint32_t *cand = malloc((kept ? kept : 1) * sizeof *cand);
+	struct hkey *cand = malloc((kept ? kept : 1) * sizeof *cand);
 	if (!cand)
 		return errf(err, errsz, "out of memory");
 	size_t nc = 0;
 	for (uint32_t g = 0; g < ng; g++)
-		if (v->df[g] >= min_df)
-			cand[nc++] = g;
-	qsort_r(cand, nc, sizeof *cand, by_term, &v->g);
+		if (v->df[g] >= min_df) {
+			size_t len;
+			const char *term = strtab_str(&v->g, g, &len);
+			cand[nc].h = strtab_hash(term, len);
+			cand[nc++].g = g;
+		}
+	qsort(cand, nc, sizeof *cand, by_hash);
 	for (uint32_t g = 0; g < ng; g++)
 		v->final[g] = UINT32_MAX;
 	v->nfeat = 0;
@@ -405,7 +410,7 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 		return errf(err, errsz, "out of memory");
 	}
 	for (size_t k = 0; k < nc; k++) {
-		uint32_t g = cand[k];
+		uint32_t g = cand[k].g;
 		if (v->df[g] > cut || (v->df[g] == cut && room > 0)) {
 			if (v->df[g] == cut && room != (size_t)-1)
 				room--;
@@ -788,7 +793,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	m->info.algo = o->algo;
 	m->info.c = o->c;
 	m->info.seed = o->seed;
-	m->info.trained_at = (int64_t)time(NULL);
+	m->info.trained_at = o->trained_at ? o->trained_at : (int64_t)time(NULL);
 	m->info.n_docs = (uint32_t)c->n;
 	m->info.cv_folds = o->folds;
 	m->info.cv_accuracy = rep.accuracy;
@@ -813,7 +818,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 			const struct tworker *w = &t.w[v.src_worker[g]];
 			const char *surf = w->surfbuf.data + w->surf[v.src[g]];
 			m->surf_off[j] = (uint32_t)sp.len;
-			if (strtab_intern_h(&m->terms, s, len, v.g.hash[g], NULL) < 0 ||
+			if (strtab_intern(&m->terms, s, len, NULL) < 0 ||
 			    buf_append(&sp, surf, strlen(surf) + 1) < 0) {
 				buf_release(&sp);
 				errf(err, errsz, "out of memory");

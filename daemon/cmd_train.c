@@ -182,6 +182,10 @@ static int parse_args(int argc, char **argv, struct train_args *a)
 	}
 	if (!a->quiet && !a->json && isatty(STDERR_FILENO))
 		a->opts.progress = progress;
+	/* Reproducible builds: the same corpus gives the same file, byte for byte. */
+	const char *sde = getenv("SOURCE_DATE_EPOCH");
+	if (sde && parse_ull(sde, 0, INT64_MAX, &v) == 0)
+		a->opts.trained_at = (int64_t)v;
 	return -1;
 }
 

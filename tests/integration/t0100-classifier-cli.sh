@@ -1,0 +1,82 @@
+#!/bin/sh
+# The classifier's commands as a maintainer uses them: train, classify, eval,
+# cv; their output formats, options, errors and exit codes (sysexits.h).
+. "$(dirname "$0")/../lib.sh"
+[ -d "$TOP/corpus/fr" ] || skip_all "corpus/fr is absent"
+plan 33
+
+# A small corpus: the first 25 messages of each category of corpus/fr.
+for d in "$TOP"/corpus/fr/*/; do
+	c=$(basename "$d")
+	mkdir -p "$TMP/small/$c"
+	ls "$d" | grep -v '^README' | head -25 | while read -r f; do cp "$d/$f" "$TMP/small/$c/"; done
+done
+n_small=$(find "$TMP/small" -type f | wc -l)
+
+out=$("$TRIAGE" --help); check "triage --help exits 0" [ $? -eq 0 ]
+like "--help lists the commands" "$out" "train.*classify|classify.*train"
+for c in train classify eval cv; do
+	"$TRIAGE" $c --help >"$TMP/h" 2>&1
+	check "triage $c --help exits 0 with a usage" grep -q "usage: triage $c" "$TMP/h"
+done
+
+"$TRIAGE" train --corpus "$TMP/small" 2>"$TMP/e"; is "train without --out: usage (64)" $? 64
+like "... and says what is missing" "$(cat "$TMP/e")" "^triage: .*--out"
+"$TRIAGE" train --corpus "$TMP/small" --out "$TMP/m" --algo forest 2>"$TMP/e"; is "bad --algo: 64" $? 64
+"$TRIAGE" train --corpus "$TMP/nowhere" --out "$TMP/m" 2>"$TMP/e"; is "missing corpus: 66" $? 66
+"$TRIAGE" frobnicate 2>/dev/null; is "unknown command: 64" $? 64
+
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/a.model" --threads 1 >"$TMP/sum"
+is "train exits 0" $? 0
+like "train prints a summary with the cross-validated figures" "$(cat "$TMP/sum")" "cross-validated \(3 folds\): accuracy 0\.[0-9]+, macro-F1 0\.[0-9]+"
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/b.model" --threads 2 --quiet >"$TMP/q"
+check "training is deterministic whatever the threads (identical files)" cmp -s "$TMP/a.model" "$TMP/b.model"
+is "--quiet prints nothing" "$(cat "$TMP/q")" ""
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/c.model" --seed 7 --quiet
+check "another seed gives another model" sh -c "! cmp -s '$TMP/a.model' '$TMP/c.model'"
+
+"$TRIAGE" classify --model "$TMP/a.model" "$TMP/small" >"$TMP/cl"; is "classify exits 0" $? 0
+is "one line per message" "$(wc -l <"$TMP/cl")" "$n_small"
+bad=$(awk -F '\t' 'NF != 4 || $3 !~ /^[01]\.[0-9][0-9][0-9]$/ || ($4 != "file" && $4 != "review")' "$TMP/cl" | head -3)
+is "lines are PATH TAB CATEGORY TAB 0.ddd TAB file|review" "$bad" ""
+right=$(awk -F '\t' '{ n = split($1, p, "/"); if (p[n-1] == $2) ok++ } END { print ok + 0 }' "$TMP/cl")
+check "it recognises most of its own training mail ($right/$n_small)" [ "$right" -ge $((n_small * 9 / 10)) ]
+f=$(head -1 "$TMP/cl" | cut -f1)
+"$TRIAGE" classify --model "$TMP/a.model" --threshold 0 "$f" >"$TMP/t0"
+is "--threshold 0 files everything" "$(cut -f4 "$TMP/t0")" "file"
+"$TRIAGE" classify --model "$TMP/a.model" --threshold 1 "$f" >"$TMP/t1"
+is "--threshold 1 sends to review" "$(cut -f4 "$TMP/t1")" "review"
+"$TRIAGE" classify --model "$TMP/a.model" --explain "$f" >"$TMP/x"
+like "--explain adds the reasons with their zone and weight" "$(cut -f5 "$TMP/x")" "^[^,]+ \((body|subject|quote|signature|forward|sender domain|link|attachment|header|disclaimer)\) \+[0-9]"
+"$TRIAGE" classify --model "$TMP/a.model" --json --explain "$TMP/small" >"$TMP/j"
+check "--json prints one valid JSON object per message" /usr/bin/python3 -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    o = json.loads(line); n += 1
+    assert set(["path", "category", "confidence", "decision", "reasons"]) <= set(o), o
+    assert 0 <= o["confidence"] <= 1 and o["decision"] in ("file", "review")
+assert n == int(sys.argv[2])' "$TMP/j" "$n_small"
+
+"$TRIAGE" classify --model "$TMP/nope.model" "$f" 2>"$TMP/e"; is "missing model: 66" $? 66
+head -c 2000 "$TMP/a.model" >"$TMP/trunc.model"
+"$TRIAGE" classify --model "$TMP/trunc.model" "$f" 2>"$TMP/e"; is "truncated model: 65" $? 65
+like "... with a clear message" "$(cat "$TMP/e")" "trunc.model: (corrupted|truncated)"
+"$TRIAGE" classify --model "$TMP/a.model" "$TMP/absent.eml" 2>"$TMP/e"; is "missing message: 66" $? 66
+
+"$TRIAGE" eval --model "$TMP/a.model" --corpus "$TMP/small" >"$TMP/ev"; is "eval exits 0" $? 0
+like "eval reports accuracy and macro-F1" "$(head -3 "$TMP/ev")" "accuracy 0\.[0-9]+, macro-F1 0\.[0-9]+"
+like "eval shows the confusion matrix" "$(cat "$TMP/ev")" "confusion matrix"
+like "eval shows the recommended threshold's row" "$(cat "$TMP/ev")" "\(recommended\)"
+"$TRIAGE" eval --model "$TMP/a.model" --corpus "$TMP/small" --json >"$TMP/evj"
+check "eval --json is one JSON object with the figures" /usr/bin/python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert 0 <= o["accuracy"] <= 1 and len(o["categories"]) == 7 and len(o["confusion"]) == 7
+assert o["messages"] == int(sys.argv[2])' "$TMP/evj" "$n_small"
+"$TRIAGE" cv --corpus "$TMP/small" --folds 3 --json >"$TMP/cv"
+check "cv --folds 3 --json reports every message once" /usr/bin/python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["messages"] == int(sys.argv[2]) and sum(sum(r) for r in o["confusion"]) == o["messages"]' "$TMP/cv" "$n_small"
+finish
