@@ -1130,18 +1130,7 @@ static int first_start(struct pipeline *p, const struct imap_mailbox *info)
 		return -1;
 	}
 	int r = 0;
-	/* Listed in pieces: a mailbox may hold tens of thousands of messages. */
-	uint32_t after = 0;
-	while (!b.all && r == 0) {
-		struct list_ctx l = { 0 };
-		if (imap_fetch_meta(p->imap, after, META_MAX, 1, 0, NULL, NULL) < 0) {
-			r = -1;
-			break;
-		}
-		(void)l;
-		break;
-	}
-	if (!b.all && r == 0 && info->exists > 0)
+	if (!b.all && info->exists > 0)
 		r = imap_fetch_meta(p->imap, 0, (size_t)info->exists + 1000, 1, 0, backlog_cb, &b);
 	if (r < 0 || b.err) {
 		log_err("backlog: %s", b.err ? state_error(p->st) : imap_err_text(p));
