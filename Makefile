@@ -180,7 +180,10 @@ install: $(TRIAGE) $(MODEL) $(MO)
 	$(if $(MO),install -d $(DESTDIR)$(LOCALEDIR)/fr/LC_MESSAGES && install -m 644 $(MO) $(DESTDIR)$(LOCALEDIR)/fr/LC_MESSAGES/triage.mo)
 	$(if $(wildcard docs/*.8),install -d $(DESTDIR)$(MANDIR)/man8 && install -m 644 $(wildcard docs/*.8) $(DESTDIR)$(MANDIR)/man8/)
 	$(if $(wildcard docs/*.5),install -d $(DESTDIR)$(MANDIR)/man5 && install -m 644 $(wildcard docs/*.5) $(DESTDIR)$(MANDIR)/man5/)
-	$(if $(wildcard systemd/*.service systemd/*.timer),install -d $(DESTDIR)$(UNITDIR) && install -m 644 $(wildcard systemd/*.service systemd/*.timer) $(DESTDIR)$(UNITDIR)/)
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in $(notdir $(basename $(wildcard systemd/*.in))); do \
+		sed 's|@BINDIR@|$(PREFIX)/bin|g' systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u; done
 
 clean:
 	rm -rf $(BUILD)

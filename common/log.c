@@ -51,6 +51,8 @@ void log_vmsg(int prio, const char *fmt, va_list ap)
 	pthread_mutex_lock(&lg_lock);
 	if (lg.dest & LOG_TO_SYSLOG)
 		syslog(LOG_MAIL | prio, "%s", line);
+	if (lg.dest & LOG_TO_JOURNAL)
+		fprintf(stderr, "<%d>%s\n", prio & 7, line);
 	if (lg.dest & LOG_TO_STDERR) {
 		static const char *const names[] = { "emerg", "alert", "crit", "error",
 						     "warning", "notice", "info", "debug" };

@@ -16,6 +16,9 @@
 enum {
 	LOG_TO_SYSLOG = 1,  /* syslog(3), facility LOG_MAIL */
 	LOG_TO_STDERR = 2,  /* "triage: message" on stderr */
+	LOG_TO_JOURNAL = 4, /* "<priority>message" on stderr, which journald reads as
+			       syslog priorities (a service's /dev/log may be hidden
+			       by its sandbox; the unit sets the facility and ident) */
 };
 
 /* Chooses the destinations (a mask of LOG_TO_*) and the lowest priority shown
