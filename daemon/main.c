@@ -2,15 +2,19 @@
  * triage: the one binary. `triage SUBCOMMAND [OPTIONS]`; see `triage --help`
  * and triage(8).
  */
+#include <libintl.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "daemon/commands.h"
 
+int cmd_check_config(int argc, char **argv);
 const struct command triage_commands[] = {
+	{ "check-config", cmd_check_config, "check a configuration file and summarise it" },
 	{ NULL, NULL, NULL },
 };
 
@@ -38,6 +42,10 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	setlocale(LC_ALL, "");
+	/* TEXTDOMAINDIR (as in gettext.sh) runs translations from a build tree */
+	const char *domaindir = getenv("TEXTDOMAINDIR");
+	bindtextdomain("triage", domaindir && *domaindir ? domaindir : TRIAGE_LOCALEDIR);
+	textdomain("triage");
 	if (argc < 2) {
 		usage(stderr);
 		return EX_USAGE;
