@@ -193,7 +193,7 @@ static const char *near_miss(const char *s, const char *const *cands, size_t n)
 {
 	size_t best = SIZE_MAX, len = strlen(s);
 	const char *pick = NULL;
-	size_t allowed = len <= 3 ? 1 : len <= 6 ? 2 : 3;
+	size_t allowed = len <= 6 ? 1 : 2;
 	for (size_t i = 0; i < n; i++) {
 		size_t d = distance(s, cands[i]);
 		if (d < best) {
@@ -320,8 +320,13 @@ static int get_string(struct ld *ld, const struct ynode *v, const char *key, siz
 	}
 	for (size_t i = 0; i < v->len; i++)
 		if ((unsigned char)v->str[i] < 0x20 || v->str[i] == 0x7f) {
-			ld_err(ld, v, _("%s contains a control character (a tab, a line "
-					"break...); write it on one line"), key);
+			if (v->plain)
+				ld_err(ld, v, _("%s contains a control character (a tab, a "
+						"line break...); write it on one line"), key);
+			else
+				ld_err(ld, v, _("%s contains a control character (in double "
+						"quotes, \\b or \\t is one); write patterns in "
+						"single quotes, such as '\\burgent'"), key);
 			return -1;
 		}
 	if (v->len > max) {
@@ -455,6 +460,12 @@ static int get_host(struct ld *ld, const struct ynode *v, const char *key, const
 	if (strpbrk(*out, " /@[]")) {
 		ld_err(ld, v, _("%s must be a server name such as imap.example.org, not "
 				"\"%s\""), key, shown(v, b, sizeof b));
+		return -1;
+	}
+	/* one colon is "name:port"; an IPv6 address has several */
+	const char *colon = strchr(*out, ':');
+	if (colon && !strchr(colon + 1, ':')) {
+		ld_err(ld, v, _("write the port in port:, not in %s"), key);
 		return -1;
 	}
 	return 0;
@@ -1034,7 +1045,7 @@ static struct cfg_route *load_routes(struct ld *ld, const struct ynode *m, size_
 		r->keyword = keyword_for(ld, k->str);
 		if (yt_is_null(v) || want_map(ld, v, k->str, 0) < 0)
 			continue;
-		snprintf(where, sizeof where, "routes: %s", k->str);
+		snprintf(where, sizeof where, _("the route of %s"), k->str);
 		check_keys(ld, v, keys, where);
 		if ((x = get(v, "folder")))
 			get_folder(ld, x, "folder", &r->folder);
@@ -1115,9 +1126,9 @@ static void load_rules(struct ld *ld, const struct ynode *s)
 			if (!re) {
 				PCRE2_UCHAR msg[256];
 				pcre2_get_error_message(code, msg, sizeof msg);
-				ld_err(ld, v, _("this %s pattern is not valid: %s (at character "
-						"%zu of the pattern)"),
-				       fields[f], (const char *)msg, (size_t)off + 1);
+				ld_err(ld, v, _("this %s pattern is not valid: %s (at offset %zu "
+						"in the pattern)"),
+				       fields[f], (const char *)msg, (size_t)off);
 				continue;
 			}
 			cfg->re[3 * i + (size_t)f] = re;

@@ -124,6 +124,8 @@ static int precheck(const char *data, size_t len, const char *file, struct cfg_e
 			i++;
 			continue;
 		}
+		/* libyaml refuses a tab anywhere in a line's leading blanks, even
+		 * on a blank or comment line: report each one */
 		if (s[i] == '\t' && indent)
 			cfg_errors_add(errs, file, line, col,
 				       _("tab character in the indentation; YAML needs "
@@ -146,6 +148,31 @@ static int has_error_on_line(const struct cfg_errors *errs, size_t from, int lin
 	return 0;
 }
 
+/* Whether only a key-like word stands between the start of the line and the
+ * ':' at index: then the line was read as the continuation of the value above,
+ * which happens when it is indented deeper than its neighbours. */
+static int key_at_line_start(const char *data, size_t index, size_t *col)
+{
+	size_t start = index;
+	while (start > 0 && data[start - 1] != '\n')
+		start--;
+	while (start < index && data[start] == ' ')
+		start++;
+	if (start == index)
+		return 0;
+	*col = 0;
+	for (size_t i = index; i > 0 && data[i - 1] != '\n'; i--)
+		if (i - 1 < start)
+			(*col)++;
+	for (size_t i = start; i < index; i++) {
+		char c = data[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 static void syntax_error(const yaml_parser_t *p, const char *data, size_t len,
 			 const char *file, struct cfg_errors *errs, size_t first)
 {
@@ -153,6 +180,7 @@ static void syntax_error(const yaml_parser_t *p, const char *data, size_t len,
 	const char *ctx = p->context ? p->context : "";
 	yaml_mark_t m = p->problem_mark;
 	const char *msg;
+	size_t key_col;
 	char c = m.index < len ? data[m.index] : 0;
 
 	if (!strcmp(pb, "found character that cannot start any token") && c == '\t')
@@ -162,6 +190,13 @@ static void syntax_error(const yaml_parser_t *p, const char *data, size_t len,
 	else if (!strcmp(pb, "found character that cannot start any token"))
 		msg = _("a value cannot start with this character; put the value in "
 			"quotes");
+	else if ((!strcmp(pb, "mapping values are not allowed in this context") ||
+		  !strcmp(pb, "found unexpected ':'")) &&
+		 key_at_line_start(data, m.index, &key_col)) {
+		msg = _("this line is not indented like the lines above it; check the "
+			"spaces at its start");
+		m.column = key_col;
+	}
 	else if (!strcmp(pb, "mapping values are not allowed in this context") ||
 		 !strcmp(pb, "found unexpected ':'"))
 		msg = _("unexpected \":\"; if a value contains \": \", put it in quotes "
@@ -280,11 +315,11 @@ struct ynode *yt_parse(const char *data, size_t len, const char *file,
 			break;
 		case YAML_DOCUMENT_START_EVENT:
 			if (++docs == 2) {
+				/* the first one is still checked */
 				cfg_errors_add(errs, file, (int)ev.start_mark.line + 1,
 					       (int)ev.start_mark.column + 1,
 					       _("a second document (after \"---\") is not "
 						 "allowed: this file holds one configuration"));
-				failed = 1;
 				done = 1;
 			}
 			break;

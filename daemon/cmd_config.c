@@ -135,7 +135,7 @@ static void print_rule(size_t i, const struct cfg_rule *r)
 	putchar('\n');
 }
 
-static void summary(const struct config *cfg, const struct model *m)
+static void summary(const struct config *cfg, const struct model *m, const char *model_path)
 {
 	const struct cfg_imap *im = cfg_imap(cfg);
 	const struct cfg_smtp *sm = cfg_smtp(cfg);
@@ -172,7 +172,7 @@ static void summary(const struct config *cfg, const struct model *m)
 		print_tls(sm->host, sm->port, sm->tls);
 		putchar('\n');
 	}
-	printf(_("Model: %s\n"), cl->model);
+	printf(_("Model: %s\n"), model_path);
 	if (cl->threshold_auto && m)
 		printf(_("Mail the model is less than %.2f sure of (its recommended threshold) "
 			 "goes to \"%s\".\n"), model_threshold(m), cfg_review_folder(cfg));
@@ -239,7 +239,7 @@ int cmd_check_config(int argc, char **argv)
 	struct config *cfg = cfg_load_labels(path, get_labels, &ctx, &errs);
 	int status = 0;
 	if (cfg) {
-		summary(cfg, ctx.model);
+		summary(cfg, ctx.model, ctx.override ? ctx.override : cfg_classifier(cfg)->model);
 		cfg_free(cfg);
 	} else {
 		cfg_errors_print(&errs, stderr);
