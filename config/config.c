@@ -40,6 +40,7 @@
 #define MAX_TAG 64
 #define MAX_NAME 64            /* rule names, categories */
 #define MAX_ADDRESS 254
+#define MAX_KEYS CFG_MAX_ROUTES  /* in any one mapping */
 /* Enough for a rule on any sane text; a pattern that backtracks beyond it on
  * a hostile message stops there instead of holding up the mailbox. */
 #define MATCH_LIMIT 1000000
@@ -76,6 +77,7 @@ struct ld {
 	const char *const *cats;     /* the model's categories, or NULL */
 	size_t ncats;
 	const struct ynode *forward_at;  /* the first route that forwards */
+	int model_bad;               /* classifier.model written but invalid */
 	int oom;
 };
 
@@ -246,6 +248,12 @@ static const struct ynode *get(const struct ynode *map, const char *key)
 static void check_keys(struct ld *ld, const struct ynode *map, const char *const *allowed,
 		       const char *where)
 {
+	/* the duplicate check is quadratic: no triage mapping comes near this */
+	if (map->n / 2 > MAX_KEYS) {
+		ld_err(ld, map, _("%s has %zu keys; at most %d are allowed"), where, map->n / 2,
+		       MAX_KEYS);
+		return;
+	}
 	for (size_t i = 0; i + 1 < map->n; i += 2) {
 		const struct ynode *k = map->kids[i];
 		char b[80];
@@ -870,8 +878,8 @@ static void load_classifier(struct ld *ld, const struct ynode *m)
 	if (!m || want_map(ld, m, "classifier", 1) < 0)
 		return;
 	check_keys(ld, m, keys, "classifier");
-	if ((v = get(m, "model")))
-		get_path(ld, v, "model", &c->model);
+	if ((v = get(m, "model")) && get_path(ld, v, "model", &c->model) < 0)
+		ld->model_bad = 1;
 	if ((v = get(m, "threshold")) && want_scalar(ld, v, "threshold") == 0 &&
 	    strcmp(v->str, "auto")) {
 		char *end, b[80];
@@ -1022,13 +1030,10 @@ static struct cfg_route *load_routes(struct ld *ld, const struct ynode *m, size_
 	*nout = 0;
 	if (!m || want_map(ld, m, "routes", 1) < 0)
 		return NULL;
-	check_keys(ld, m, NULL, "routes");
 	size_t n = m->n / 2;
-	if (n > CFG_MAX_ROUTES) {
-		ld_err(ld, m, _("routes has %zu entries; at most %d are allowed"), n,
-		       CFG_MAX_ROUTES);
+	check_keys(ld, m, NULL, "routes");
+	if (n > CFG_MAX_ROUTES)
 		return NULL;
-	}
 	struct cfg_route *routes = pool_keep(ld, calloc(n ? n : 1, sizeof *routes));
 	if (!routes)
 		return NULL;
@@ -1333,7 +1338,8 @@ static struct config *load(const char *data, size_t len, const char *name,
 	}
 	load_top(&ld, root);
 
-	if (fn) {
+	/* an invalid classifier.model is already reported: categories unknown */
+	if (fn && !ld.model_bad) {
 		const char *const *labels = NULL;
 		size_t n = 0;
 		char err[512] = "";

@@ -12,4 +12,5 @@ xgettext --language=C --from-code=UTF-8 --keyword=_ --keyword=N_ \
 	--msgid-bugs-address='the triage maintainers' -o po/triage.pot $files
 for po in po/*.po; do
 	msgmerge --quiet --update --backup=none "$po" po/triage.pot
+	msgattrib --no-obsolete -o "$po" "$po"
 done

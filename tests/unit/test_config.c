@@ -490,6 +490,31 @@ static void test_error_cap(void **state)
 	buf_release(&b);
 }
 
+static void test_too_many_keys(void **state)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	assert_int_equal(buf_appends(&b, "imap:\n  host: h.example.org\n  username: u\n"
+				     "  password_file: imap.password\nroutes:\n"), 0);
+	for (int i = 0; i <= CFG_MAX_ROUTES; i++)
+		assert_int_equal(buf_printf(&b, "  C%d:\n", i), 0);
+	struct cfg_errors errs;
+	cfg_errors_init(&errs);
+	assert_null(cfg_load_mem(b.data, b.len, "m.yaml", NULL, 0, &errs));
+	assert_int_equal(errs.n, 1);
+	assert_int_equal(errs.v[0].line, 6);
+	assert_non_null(strstr(errs.v[0].msg, "routes has 257 keys; at most 256"));
+	cfg_errors_release(&errs);
+	/* exactly at the limit: loads */
+	b.len -= strlen("  C256:\n");
+	b.data[b.len] = 0;
+	struct config *cfg = cfg_load_mem(b.data, b.len, "m.yaml", NULL, 0, &errs);
+	assert_non_null(cfg);
+	assert_int_equal(cfg_nroutes(cfg), CFG_MAX_ROUTES);
+	cfg_free(cfg);
+	buf_release(&b);
+}
+
 static void test_deep_nesting(void **state)
 {
 	char text[1024] = "imap: ";
@@ -560,6 +585,25 @@ static void test_labels_from_model(void **state)
 	/* rules.yaml has its own errors, but its categories are not checked */
 	for (size_t i = 0; i < errs.n; i++)
 		assert_null(strstr(errs.v[i].msg, "not a category"));
+	cfg_errors_release(&errs);
+
+	/* an invalid classifier.model is reported once: the model is not tried */
+	const char *text = "imap:\n  host: h.example.org\n  username: u\n"
+			   "  password_file: imap.password\nclassifier:\n  model: [a]\n";
+	m.seen[0] = 0;
+	assert_null(cfg_load_mem(text, strlen(text), "m.yaml", NULL, 0, &errs));
+	cfg_errors_release(&errs);
+	char path[128];
+	snprintf(path, sizeof path, "%s/m.yaml", tmpdir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_null(cfg_load_labels(path, fake_labels, &m, &errs));
+	assert_string_equal(m.seen, "");
+	assert_int_equal(errs.n, 1);
+	assert_int_equal(errs.v[0].line, 6);
+	assert_int_equal(errs.v[0].col, 10);
 	cfg_errors_release(&errs);
 
 	/* no classifier.model: the default model, and the error at 1:1 */
@@ -775,6 +819,7 @@ int main(void)
 		cmocka_unit_test(test_file_size_limit),
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_error_cap),
+		cmocka_unit_test(test_too_many_keys),
 		cmocka_unit_test(test_deep_nesting),
 		cmocka_unit_test(test_state_directory),
 		cmocka_unit_test(test_labels_from_model),
