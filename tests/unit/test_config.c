@@ -227,7 +227,7 @@ static void test_good_full(void **state)
 	assert_string_equal(sm->host, "mail.example.org");
 	assert_int_equal(sm->port, 2465);
 	assert_int_equal(sm->tls, CFG_TLS_IMPLICIT);
-	assert_string_equal(sm->ca_file, "/etc/hostname");
+	assert_string_equal(sm->ca_file, "/etc/passwd");
 	assert_string_equal(sm->username, "envoi@example.org");
 	assert_string_equal(sm->password, "smtp-pw"); /* CRLF removed */
 	assert_string_equal(sm->from, "info@example.org");
