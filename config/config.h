@@ -32,7 +32,7 @@
 
 struct cfg_error {
 	char *file;
-	int line;     /* 1-based */
+	int line;     /* 1-based; 0 when the error is about the whole file */
 	int col;      /* 1-based, in characters */
 	char *msg;    /* translated, one line, no trailing newline */
 };

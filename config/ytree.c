@@ -153,23 +153,20 @@ static int has_error_on_line(const struct cfg_errors *errs, size_t from, int lin
  * which happens when it is indented deeper than its neighbours. */
 static int key_at_line_start(const char *data, size_t index, size_t *col)
 {
-	size_t start = index;
-	while (start > 0 && data[start - 1] != '\n')
-		start--;
-	while (start < index && data[start] == ' ')
-		start++;
+	size_t line = index, start;
+	while (line > 0 && data[line - 1] != '\n')
+		line--;
+	for (start = line; start < index && data[start] == ' '; start++)
+		;
 	if (start == index)
 		return 0;
-	*col = 0;
-	for (size_t i = index; i > 0 && data[i - 1] != '\n'; i--)
-		if (i - 1 < start)
-			(*col)++;
 	for (size_t i = start; i < index; i++) {
 		char c = data[i];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '_' || c == '-'))
 			return 0;
 	}
+	*col = start - line;  /* only spaces before it: bytes are characters */
 	return 1;
 }
 

@@ -38,8 +38,8 @@ int yt_is_null(const struct ynode *n);
  * Parses data (len bytes). Returns the root node, which the caller frees with
  * yt_free(); or NULL after adding the errors found to errs (named file). An
  * empty file (only comments) returns NULL with an error. Errors that do not
- * prevent parsing (tabs in an indentation libyaml accepted) are added and a
- * tree is still returned.
+ * prevent checking the first document (a second document after it, tabs in
+ * an indentation libyaml accepted) are added and the tree is still returned.
  */
 struct ynode *yt_parse(const char *data, size_t len, const char *file,
 		       struct cfg_errors *errs);
