@@ -2,15 +2,19 @@
  * triage: the one binary. `triage SUBCOMMAND [OPTIONS]`; see `triage --help`
  * and triage(8).
  */
+#include <libintl.h>
 #include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
 #include "daemon/commands.h"
 
 static const struct command *const commands[] = {
+	&command_run,
+	&command_check_config,
 	&command_train,
 	&command_classify,
 	&command_eval,
@@ -42,6 +46,10 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	setlocale(LC_ALL, "");
+	/* TEXTDOMAINDIR (as in gettext.sh) runs translations from a build tree */
+	const char *domaindir = getenv("TEXTDOMAINDIR");
+	bindtextdomain("triage", domaindir && *domaindir ? domaindir : TRIAGE_LOCALEDIR);
+	textdomain("triage");
 	if (argc < 2) {
 		usage(stderr);
 		return EX_USAGE;
