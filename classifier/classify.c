@@ -16,15 +16,25 @@
 #include "classifier/model_impl.h"
 #include "common/util.h"
 
+/*
+ * Per message: the tokenizer's terms are only hashed as they come (cw_emit);
+ * then all of them are looked up in one pass (strtab_find_many prefetches,
+ * so the cache misses of a large vocabulary overlap), counted in a small
+ * table sized to the message (cache-resident, unlike a table per feature),
+ * and scored with the weight rows prefetched a few features ahead.
+ */
 struct clf_worker {
 	const struct model *m;
 	struct tokenizer *tok;
-	uint32_t *stamp;    /* feature -> generation of the message that last held it */
-	uint32_t *pos;      /* feature -> slot in ids/cnt */
-	uint32_t gen;
-	uint32_t *ids;      /* features of the current message */
-	float *val;         /* their counts, then weights */
-	uint32_t nids, capids;
+	uint64_t *hs;       /* hashes of the current message's terms */
+	int32_t *ids;       /* their feature ids (-1: not in the vocabulary) */
+	size_t nhs, caphs;
+	uint64_t *cnt;      /* dedupe table: (id + 1) << 32 | count, 0 empty */
+	size_t capcnt;      /* a power of two */
+	uint32_t *uniq;     /* distinct features of the message */
+	uint32_t *slot;     /* where each is in cnt */
+	float *val;         /* their weights */
+	size_t nuniq;
 	int oom;
 	double *scores, *probs;
 };
@@ -37,12 +47,9 @@ struct clf_worker *clf_worker_new(const struct model *m, char *err, size_t errsz
 		return NULL;
 	}
 	w->m = m;
-	size_t nf = m->terms.n ? m->terms.n : 1;
-	w->stamp = calloc(nf, sizeof *w->stamp);
-	w->pos = malloc(nf * sizeof *w->pos);
 	w->scores = malloc(m->nlabels * sizeof *w->scores);
 	w->probs = malloc(m->nlabels * sizeof *w->probs);
-	if (!w->stamp || !w->pos || !w->scores || !w->probs) {
+	if (!w->scores || !w->probs) {
 		errf(err, errsz, "out of memory");
 		clf_worker_free(w);
 		return NULL;
@@ -59,9 +66,11 @@ void clf_worker_free(struct clf_worker *w)
 	if (!w)
 		return;
 	tok_free(w->tok);
-	free(w->stamp);
-	free(w->pos);
+	free(w->hs);
 	free(w->ids);
+	free(w->cnt);
+	free(w->uniq);
+	free(w->slot);
 	free(w->val);
 	free(w->scores);
 	free(w->probs);
@@ -73,36 +82,68 @@ static void cw_emit(void *ctx, const char *term, size_t len, const char *surf, s
 	struct clf_worker *w = ctx;
 	(void)surf;
 	(void)slen;
-	if (len > MODEL_MAX_TERM_LEN)
+	if (len > MODEL_MAX_TERM_LEN || w->oom)
 		return;
-	int64_t id = strtab_find(&w->m->terms, term, len);
-	if (id < 0)
-		return;
-	if (w->stamp[id] == w->gen) {
-		w->val[w->pos[id]] += 1.0f;
-		return;
-	}
-	if (w->nids == w->capids) {
-		uint32_t cap = w->capids ? w->capids * 2 : 512;
-		uint32_t *a = realloc(w->ids, cap * sizeof *a);
-		if (!a) {
+	if (w->nhs == w->caphs) {
+		size_t cap = w->caphs ? w->caphs * 2 : 1024;
+		uint64_t *h = realloc(w->hs, cap * sizeof *h);
+		if (!h) {
 			w->oom = 1;
 			return;
 		}
-		w->ids = a;
-		float *v = realloc(w->val, cap * sizeof *v);
-		if (!v) {
-			w->oom = 1;
-			return;
-		}
-		w->val = v;
-		w->capids = cap;
+		w->hs = h;
+		w->caphs = cap;
 	}
-	w->stamp[id] = w->gen;
-	w->pos[id] = w->nids;
-	w->ids[w->nids] = (uint32_t)id;
-	w->val[w->nids] = 1.0f;
-	w->nids++;
+	w->hs[w->nhs++] = strtab_hash(term, len);
+}
+
+/* Counts the known features of the message into uniq/val. Returns 0 or -1. */
+static int count_features(struct clf_worker *w)
+{
+	size_t n = w->nhs;
+	int32_t *ids = realloc(w->ids, (n ? n : 1) * sizeof *ids);
+	if (!ids)
+		return -1;
+	w->ids = ids;
+	strtab_find_many(&w->m->terms, w->hs, n, ids);
+	size_t need = 16;
+	while (need < 2 * n)
+		need *= 2;
+	if (need > w->capcnt) {
+		free(w->cnt);
+		free(w->uniq);
+		free(w->slot);
+		free(w->val);
+		w->cnt = calloc(need, sizeof *w->cnt);
+		w->uniq = malloc(need / 2 * sizeof *w->uniq);
+		w->slot = malloc(need / 2 * sizeof *w->slot);
+		w->val = malloc(need / 2 * sizeof *w->val);
+		w->capcnt = w->cnt && w->uniq && w->slot && w->val ? need : 0;
+		if (!w->capcnt)
+			return -1;
+	}
+	/* Only the first `need` slots: at most twice the message's terms. */
+	size_t mask = need - 1;
+	w->nuniq = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (ids[k] < 0)
+			continue;
+		uint32_t id = (uint32_t)ids[k];
+		size_t i = (id * 0x9e3779b1u) & mask;
+		while (w->cnt[i] && (uint32_t)(w->cnt[i] >> 32) != id + 1)
+			i = (i + 1) & mask;
+		if (!w->cnt[i]) {
+			w->uniq[w->nuniq] = id;
+			w->slot[w->nuniq++] = (uint32_t)i;
+			w->cnt[i] = (uint64_t)(id + 1) << 32;
+		}
+		w->cnt[i]++;
+	}
+	for (size_t u = 0; u < w->nuniq; u++) {
+		w->val[u] = (float)(uint32_t)w->cnt[w->slot[u]];
+		w->cnt[w->slot[u]] = 0;  /* every entry goes: no tombstones needed */
+	}
+	return 0;
 }
 
 const char *clf_kind_name(char kind)
@@ -166,29 +207,27 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	r->msg_flags = msg->flags;
 	if (nreasons > CLF_MAX_REASONS)
 		nreasons = CLF_MAX_REASONS;
-	if (++w->gen == 0) {
-		/* Generations wrapped: forget every stamp once in 2^32 messages. */
-		memset(w->stamp, 0, (m->terms.n ? m->terms.n : 1) * sizeof *w->stamp);
-		w->gen = 1;
-	}
-	w->nids = 0;
+	w->nhs = 0;
 	w->oom = 0;
-	if (tok_message(w->tok, msg, cw_emit, w) < 0 || w->oom) {
+	if (tok_message(w->tok, msg, cw_emit, w) < 0 || w->oom || count_features(w) < 0) {
 		errno = ENOMEM;
 		return -1;
 	}
 	/* Sublinear tf times idf, l2-normalised, as in training. */
 	double norm = 0;
-	for (uint32_t k = 0; k < w->nids; k++) {
-		double v = (1.0 + log((double)w->val[k])) * m->idf[w->ids[k]];
+	for (size_t k = 0; k < w->nuniq; k++) {
+		double v = (1.0 + log((double)w->val[k])) * m->idf[w->uniq[k]];
 		w->val[k] = (float)v;
 		norm += v * v;
 	}
 	norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
 	for (uint32_t c = 0; c < nl; c++)
 		w->scores[c] = m->bias[c];
-	for (uint32_t k = 0; k < w->nids; k++) {
-		const float *wj = m->w + (size_t)w->ids[k] * nl;
+	enum { AHEAD = 6 };
+	for (size_t k = 0; k < w->nuniq; k++) {
+		if (k + AHEAD < w->nuniq)
+			__builtin_prefetch(m->w + (size_t)w->uniq[k + AHEAD] * nl);
+		const float *wj = m->w + (size_t)w->uniq[k] * nl;
 		double v = w->val[k] * norm;
 		for (uint32_t c = 0; c < nl; c++)
 			w->scores[c] += v * wj[c];
@@ -204,9 +243,9 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	r->second_confidence = w->probs[second];
 	if (nreasons) {
 		uint32_t ids[CLF_MAX_REASONS];
-		for (uint32_t k = 0; k < w->nids; k++)
-			add_reason(r, ids, nreasons, w->ids[k],
-				   w->val[k] * norm * m->w[(size_t)w->ids[k] * nl + (uint32_t)best]);
+		for (size_t k = 0; k < w->nuniq; k++)
+			add_reason(r, ids, nreasons, w->uniq[k],
+				   w->val[k] * norm * m->w[(size_t)w->uniq[k] * nl + (uint32_t)best]);
 		for (size_t k = 0; k < r->nreasons; k++)
 			fill_reason(m, ids[k], &r->reasons[k]);
 	}

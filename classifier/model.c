@@ -73,13 +73,15 @@ void model_free(struct model *m)
 			free(m->labels[i]);
 	free(m->labels);
 	strtab_release(&m->terms);
-	free(m->surf_pool);
+	free(m->terms_copy);
+	if (!m->pool_borrowed)
+		free(m->surf_pool);
 	free(m->surf_off);
 	free(m->idf);
+	if (!m->w_borrowed)
+		free(m->w);
 	if (m->map)
 		munmap(m->map, m->map_len);
-	else
-		free(m->w);
 	free(m->bias);
 	free(m->platt_a);
 	free(m->platt_b);
@@ -386,6 +388,7 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 			BAD("corrupted model file (a label holds a control character or '/')");
 	if (!(m = model_alloc(nl)))
 		BAD("out of memory");
+	m->pool_borrowed = borrow;
 	for (uint32_t i = 0; i < nl; i++) {
 		size_t l = strlen((const char *)s.p);
 		if (!(m->labels[i] = strdup((const char *)s.p)))
@@ -432,17 +435,17 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 		BAD("corrupted model file (%u features; at most %u)", nf, MODEL_MAX_FEATURES);
 	if (check_pool((const char *)s.p, s.left, nf, MODEL_MAX_TERM_LEN, 0) < 0)
 		BAD("corrupted model file (terms)");
-	if (strtab_reserve(&m->terms, nf, s.left) < 0)
-		BAD("out of memory");
-	for (uint32_t j = 0; j < nf; j++) {
-		size_t l = strlen((const char *)s.p);
-		int added;
-		if (strtab_intern(&m->terms, (const char *)s.p, l, &added) < 0)
+	const char *tpool = (const char *)s.p;
+	if (!borrow) {
+		if (!(m->terms_copy = malloc(s.left ? s.left : 1)))
 			BAD("out of memory");
-		if (!added)
+		memcpy(m->terms_copy, s.p, s.left);
+		tpool = m->terms_copy;
+	}
+	if (strtab_adopt(&m->terms, tpool, s.left, nf) < 0) {
+		if (errno == EEXIST)
 			BAD("corrupted model file (a term appears twice)");
-		s.p += l + 1;
-		s.left -= l + 1;
+		BAD("out of memory");
 	}
 
 	s = (struct rd){ sec[4].p, sec[4].len, 0 };
@@ -451,11 +454,16 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	    check_pool((const char *)s.p, s.left, ns, MODEL_MAX_TERM_LEN, 1) < 0)
 		BAD("corrupted model file (readable terms)");
 	if (ns) {
-		m->surf_pool = malloc(s.left);
 		m->surf_off = malloc((size_t)nf * sizeof *m->surf_off);
-		if (!m->surf_pool || !m->surf_off)
+		if (!m->surf_off)
 			BAD("out of memory");
-		memcpy(m->surf_pool, s.p, s.left);
+		if (borrow) {
+			m->surf_pool = (char *)(uintptr_t)s.p;
+		} else {
+			if (!(m->surf_pool = malloc(s.left)))
+				BAD("out of memory");
+			memcpy(m->surf_pool, s.p, s.left);
+		}
 		m->surf_len = s.left;
 		size_t off = 0;
 		for (uint32_t j = 0; j < nf; j++) {
@@ -482,14 +490,10 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	if (borrow && ((uintptr_t)s.p % _Alignof(float)) == 0) {
 		m->w = (float *)(uintptr_t)s.p;
-		m->map = (void *)(uintptr_t)d;
-		m->map_len = len;
+		m->w_borrowed = 1;
 		for (size_t k = 0; k < (size_t)nf * nl; k++)
-			if (!isfinite(m->w[k])) {
-				m->map = NULL;  /* the caller unmaps */
-				m->w = NULL;
+			if (!isfinite(m->w[k]))
 				BAD("corrupted model file (weight %zu)", k);
-			}
 		s.p += (size_t)nf * nl * 4;
 		s.left -= (size_t)nf * nl * 4;
 	} else
@@ -520,11 +524,7 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	}
 	return m;
 fail:
-	if (m && m->map) {
-		/* The mapping is the caller's until success. */
-		m->map = NULL;
-		m->w = NULL;
-	}
+	/* The mapping stays the caller's until success. */
 	model_free(m);
 	return NULL;
 }
@@ -556,7 +556,7 @@ struct model *model_load(const char *path, char *err, size_t errsz)
 	size_t len = (size_t)st.st_size;
 	/* A private, read-only mapping: a model replaced by rename (as retrain
 	 * does) leaves this one intact. An empty file cannot be mapped. */
-	void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+	void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : MAP_FAILED;
 	int saved = errno;
 	close(fd);
 	if (map == MAP_FAILED) {
@@ -569,9 +569,12 @@ struct model *model_load(const char *path, char *err, size_t errsz)
 		return NULL;
 	}
 	struct model *m = load(map, len, 1, e, sizeof e);
-	if (!m)
+	if (!m) {
 		errf(err, errsz, "%s: %s", path, e);
-	if (!m || !m->map)
 		munmap(map, len);
+		return NULL;
+	}
+	m->map = map;
+	m->map_len = len;
 	return m;
 }

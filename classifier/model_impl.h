@@ -18,7 +18,9 @@ struct model {
 	uint32_t nlabels;
 	char **labels;          /* nlabels strings */
 	struct strtab terms;    /* feature id = term id */
-	char *surf_pool;        /* readable form of each term, NUL-separated */
+	char *terms_copy;       /* the terms' pool when copied (else borrowed from map) */
+	char *surf_pool;        /* readable form of each term, NUL-separated;
+				   points into map when the file is mapped */
 	size_t surf_len;
 	uint32_t *surf_off;     /* nfeat offsets into surf_pool */
 	float *idf;             /* nfeat */
@@ -26,7 +28,9 @@ struct model {
 				   points into map when the file is mapped */
 	float *bias;            /* nlabels */
 	double *platt_a, *platt_b;  /* nlabels each */
-	void *map;              /* the mapped model file, or NULL (w was copied) */
+	void *map;              /* the mapped model file, or NULL */
+	int pool_borrowed;      /* surf_pool points into map */
+	int w_borrowed;         /* w points into map */
 	size_t map_len;
 };
 

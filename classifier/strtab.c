@@ -14,8 +14,10 @@ void strtab_init(struct strtab *t, uint32_t max)
 
 void strtab_release(struct strtab *t)
 {
-	free(t->pool);
+	if (!t->pool_borrowed)
+		free(t->pool);
 	free(t->off);
+	free(t->hash);
 	free(t->slots);
 	strtab_init(t, t->max);
 }
@@ -79,11 +81,8 @@ static int strtab_rehash(struct strtab *t, uint64_t nslots)
 	if (!slots)
 		return -1;
 	uint32_t mask = (uint32_t)(nslots - 1);
-	for (uint32_t id = 0; id < t->n; id++) {
-		size_t len;
-		const char *s = strtab_str(t, id, &len);
-		slot_put(slots, mask, strtab_hash(s, len), id);
-	}
+	for (uint32_t id = 0; id < t->n; id++)
+		slot_put(slots, mask, t->hash[id], id);
 	free(t->slots);
 	t->slots = slots;
 	t->mask = mask;
@@ -98,6 +97,10 @@ static int strtab_grow_ids(struct strtab *t, uint32_t want)
 	if (!off)
 		return -1;
 	t->off = off;
+	uint64_t *hash = realloc(t->hash, (size_t)want * sizeof *hash);
+	if (!hash)
+		return -1;
+	t->hash = hash;
 	t->ids_cap = want;
 	return 0;
 }
@@ -106,6 +109,8 @@ static int strtab_grow_pool(struct strtab *t, size_t want)
 {
 	if (want <= t->pool_cap)
 		return 0;
+	if (t->pool_borrowed)
+		return -1;
 	char *pool = realloc(t->pool, want);
 	if (!pool)
 		return -1;
@@ -165,6 +170,7 @@ int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint64_t h,
 	}
 	uint32_t nid = t->n++;
 	t->off[nid] = (uint32_t)t->pool_len;
+	t->hash[nid] = h;
 	memcpy(t->pool + t->pool_len, s, len);
 	t->pool[t->pool_len + len] = '\0';
 	t->pool_len += len + 1;
@@ -177,4 +183,51 @@ int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint64_t h,
 int64_t strtab_intern(struct strtab *t, const char *s, size_t len, int *added)
 {
 	return strtab_intern_h(t, s, len, strtab_hash(s, len), added);
+}
+
+int strtab_adopt(struct strtab *t, const char *pool, size_t len, uint32_t n)
+{
+	if (n > t->max || len > UINT32_MAX) {
+		errno = E2BIG;
+		return -1;
+	}
+	if (strtab_grow_ids(t, n) < 0 || strtab_grow_slots(t, n) < 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	t->pool = (char *)(uintptr_t)pool;
+	t->pool_len = t->pool_cap = len;
+	t->pool_borrowed = 1;
+	size_t o = 0;
+	for (uint32_t id = 0; id < n; id++) {
+		size_t l = strlen(pool + o);
+		uint64_t h = strtab_hash(pool + o, l);
+		if (strtab_find_h(t, h) >= 0) {
+			errno = EEXIST;
+			return -1;
+		}
+		t->off[id] = (uint32_t)o;
+		t->hash[id] = h;
+		slot_put(t->slots, t->mask, h, id);
+		t->n = id + 1;
+		o += l + 1;
+	}
+	return 0;
+}
+
+void strtab_find_many(const struct strtab *t, const uint64_t *hs, size_t n, int32_t *ids)
+{
+	enum { AHEAD = 8 };
+	if (!t->slots) {
+		for (size_t k = 0; k < n; k++)
+			ids[k] = -1;
+		return;
+	}
+	for (size_t k = 0; k < n && k < AHEAD; k++)
+		__builtin_prefetch(&t->slots[(uint32_t)hs[k] & t->mask]);
+	for (size_t k = 0; k < n; k++) {
+		if (k + AHEAD < n)
+			__builtin_prefetch(&t->slots[(uint32_t)hs[k + AHEAD] & t->mask]);
+		ids[k] = (int32_t)strtab_find_h(t, hs[k]);
+	}
 }

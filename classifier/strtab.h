@@ -25,7 +25,9 @@
 struct strtab {
 	char *pool;          /* the strings, each followed by a NUL */
 	size_t pool_len, pool_cap;
+	int pool_borrowed;   /* pool belongs to someone else (a mapped file) */
 	uint32_t *off;       /* id -> offset of its string in pool */
+	uint64_t *hash;      /* id -> hash of its string (for growing and merging) */
 	uint32_t n, ids_cap;
 	uint64_t *slots;     /* hash's top 38 bits | (id + 1), 0 when empty */
 	uint32_t mask;       /* number of slots - 1 (a power of two) */
@@ -62,5 +64,20 @@ static inline const char *strtab_str(const struct strtab *t, uint32_t id, size_t
 
 /* Reserves room for n more strings of pool_bytes bytes in all (an optimisation). */
 int strtab_reserve(struct strtab *t, uint32_t n, size_t pool_bytes);
+
+/*
+ * Builds t (initialised, empty) over an existing pool of n NUL-terminated
+ * strings of len bytes, without copying it: pool must outlive t and not
+ * change. Returns 0, or -1 with errno E2BIG (over max), ENOMEM, or EEXIST when
+ * two strings are the same (or share a hash).
+ */
+int strtab_adopt(struct strtab *t, const char *pool, size_t len, uint32_t n);
+
+/*
+ * Looks up n hashes at once: ids[k] gets the id of hs[k] or -1. Faster than n
+ * calls when the table is larger than the caches: the slots are prefetched a
+ * few lookups ahead, so their memory latencies overlap.
+ */
+void strtab_find_many(const struct strtab *t, const uint64_t *hs, size_t n, int32_t *ids);
 
 #endif

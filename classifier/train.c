@@ -69,18 +69,30 @@ struct doc {
 	uint16_t worker;
 };
 
+struct pend {
+	uint64_t h;
+	uint32_t toff, tlen;  /* the term in arena */
+	uint32_t soff, slen;  /* its readable form in arena */
+};
+
 struct tworker {
 	struct tokenizer *tok;
 	struct strtab dict;
 	uint32_t *first;     /* local id -> index of the first message holding it */
 	uint32_t *surf;      /* local id -> offset of its readable form in surfbuf */
 	struct buf surfbuf;
-	uint32_t *stamp;     /* local id -> message index + 1 when seen in it */
-	uint32_t *pos;       /* local id -> its slot in ids/cnt */
-	size_t cap;          /* entries in first, surf, stamp, pos */
+	size_t cap;          /* entries in first and surf */
 	uint32_t doc;        /* the message being read */
-	uint32_t *ids, *cnt;
-	uint32_t nids, capids;
+	/* the message's terms, as emitted (looked up together at its end) */
+	struct buf arena;
+	struct pend *pend;
+	size_t npend, cappend;
+	int32_t *ids;
+	/* counting: (id + 1) << 32 | count, a power-of-two table, and where each
+	 * distinct term sits in it */
+	uint64_t *cnt;
+	uint32_t *uniq, *slot;
+	size_t capcnt, nuniq;
 	size_t degraded;
 	int oom;
 };
@@ -108,62 +120,104 @@ static int tw_grow(struct tworker *w, size_t need)
 	if (!(a = realloc(w->surf, cap * sizeof *a)))
 		return -1;
 	w->surf = a;
-	if (!(a = realloc(w->pos, cap * sizeof *a)))
-		return -1;
-	w->pos = a;
-	if (!(a = realloc(w->stamp, cap * sizeof *a)))
-		return -1;
-	memset(a + w->cap, 0, (cap - w->cap) * sizeof *a);
-	w->stamp = a;
 	w->cap = cap;
 	return 0;
 }
 
+/* Only buffers the term: the dictionary is probed once per message
+ * (finish_doc), with prefetching, instead of once per term. */
 static void tw_emit(void *ctx, const char *term, size_t len, const char *surf, size_t slen)
 {
 	struct tworker *w = ctx;
 	if (w->oom || len == 0 || len > MODEL_MAX_TERM_LEN)
 		return;
-	int added;
-	int64_t id = strtab_intern(&w->dict, term, len, &added);
-	if (id < 0 || (id >= (int64_t)w->cap && tw_grow(w, (size_t)id + 1) < 0)) {
+	if (slen > MODEL_MAX_TERM_LEN)
+		slen = 0;  /* too long to show: the term itself will be shown */
+	if (w->npend == w->cappend) {
+		size_t cap = w->cappend ? w->cappend * 2 : 1024;
+		struct pend *p = realloc(w->pend, cap * sizeof *p);
+		if (!p) {
+			w->oom = 1;
+			return;
+		}
+		w->pend = p;
+		w->cappend = cap;
+	}
+	struct pend *p = &w->pend[w->npend];
+	p->h = strtab_hash(term, len);
+	p->toff = (uint32_t)w->arena.len;
+	p->tlen = (uint32_t)len;
+	p->soff = (uint32_t)(w->arena.len + len);
+	p->slen = (uint32_t)slen;
+	if (buf_append(&w->arena, term, len) < 0 || buf_append(&w->arena, surf, slen) < 0) {
 		w->oom = 1;
 		return;
 	}
-	if (added) {
-		w->first[id] = w->doc;
-		w->surf[id] = (uint32_t)w->surfbuf.len;
-		if (slen > MODEL_MAX_TERM_LEN)
-			slen = 0;  /* too long to show: the term itself will be shown */
-		if (buf_append(&w->surfbuf, surf, slen) < 0 || buf_appendc(&w->surfbuf, '\0') < 0) {
-			w->oom = 1;
-			return;
+	w->npend++;
+}
+
+/* Interns the message's terms and counts them: w->uniq / the counts in
+ * w->cnt at w->slot. Returns 0 or -1 (ENOMEM, or E2BIG: too many terms). */
+static int finish_doc(struct tworker *w)
+{
+	size_t n = w->npend;
+	int32_t *ids = realloc(w->ids, (n ? n : 1) * sizeof *ids);
+	if (!ids)
+		return -1;
+	w->ids = ids;
+	uint64_t *hs = malloc((n ? n : 1) * sizeof *hs);
+	if (!hs)
+		return -1;
+	for (size_t k = 0; k < n; k++)
+		hs[k] = w->pend[k].h;
+	strtab_find_many(&w->dict, hs, n, ids);
+	free(hs);
+	for (size_t k = 0; k < n; k++) {
+		if (ids[k] >= 0)
+			continue;
+		const struct pend *p = &w->pend[k];
+		int added;
+		int64_t id = strtab_intern_h(&w->dict, w->arena.data + p->toff, p->tlen, p->h, &added);
+		if (id < 0 || (id >= (int64_t)w->cap && tw_grow(w, (size_t)id + 1) < 0))
+			return -1;
+		if (added) {
+			w->first[id] = w->doc;
+			w->surf[id] = (uint32_t)w->surfbuf.len;
+			if (buf_append(&w->surfbuf, w->arena.data + p->soff, p->slen) < 0 ||
+			    buf_appendc(&w->surfbuf, '\0') < 0)
+				return -1;
 		}
+		ids[k] = (int32_t)id;
 	}
-	if (w->stamp[id] == w->doc + 1) {
-		w->cnt[w->pos[id]]++;
-		return;
+	size_t need = 16;
+	while (need < 2 * n)
+		need *= 2;
+	if (need > w->capcnt) {
+		free(w->cnt);
+		free(w->uniq);
+		free(w->slot);
+		w->cnt = calloc(need, sizeof *w->cnt);
+		w->uniq = malloc(need / 2 * sizeof *w->uniq);
+		w->slot = malloc(need / 2 * sizeof *w->slot);
+		w->capcnt = w->cnt && w->uniq && w->slot ? need : 0;
+		if (!w->capcnt)
+			return -1;
 	}
-	if (w->nids == w->capids) {
-		uint32_t cap = w->capids ? w->capids * 2 : 256;
-		uint32_t *a = realloc(w->ids, cap * sizeof *a), *b;
-		if (!a) {
-			w->oom = 1;
-			return;
+	size_t mask = need - 1;
+	w->nuniq = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t id = (uint32_t)ids[k];
+		size_t i = (id * 0x9e3779b1u) & mask;
+		while (w->cnt[i] && (uint32_t)(w->cnt[i] >> 32) != id + 1)
+			i = (i + 1) & mask;
+		if (!w->cnt[i]) {
+			w->uniq[w->nuniq] = id;
+			w->slot[w->nuniq++] = (uint32_t)i;
+			w->cnt[i] = (uint64_t)(id + 1) << 32;
 		}
-		w->ids = a;
-		if (!(b = realloc(w->cnt, cap * sizeof *b))) {
-			w->oom = 1;
-			return;
-		}
-		w->cnt = b;
-		w->capids = cap;
+		w->cnt[i]++;
 	}
-	w->stamp[id] = w->doc + 1;
-	w->pos[id] = w->nids;
-	w->ids[w->nids] = (uint32_t)id;
-	w->cnt[w->nids] = 1;
-	w->nids++;
+	return 0;
 }
 
 static void tctx_fail(struct tctx *t, const char *msg)
@@ -195,27 +249,31 @@ static void read_one(void *ctx, unsigned worker, size_t i)
 	int degraded;
 	clf_read_message(&m, raw, len, total, &lim, &degraded, err, sizeof err);
 	w->doc = (uint32_t)i;
-	w->nids = 0;
+	w->npend = 0;
+	buf_reset(&w->arena);
 	int r = tok_message(w->tok, &m, tw_emit, w);
 	msg_release(&m);
 	free(raw);
-	if (r < 0 || w->oom) {
-		tctx_fail(t, w->oom && errno == E2BIG ? "too many distinct terms in the corpus"
-						       : "out of memory while reading the corpus");
+	if (r < 0 || w->oom || finish_doc(w) < 0) {
+		tctx_fail(t, errno == E2BIG ? "too many distinct terms in the corpus"
+					    : "out of memory while reading the corpus");
 		return;
 	}
 	w->degraded += (size_t)degraded;
 	struct doc *d = &t->docs[i];
 	d->worker = (uint16_t)worker;
-	d->n = w->nids;
-	d->ids = malloc((w->nids ? w->nids : 1) * sizeof *d->ids);
-	d->cnt = malloc((w->nids ? w->nids : 1) * sizeof *d->cnt);
+	d->n = (uint32_t)w->nuniq;
+	d->ids = malloc((w->nuniq ? w->nuniq : 1) * sizeof *d->ids);
+	d->cnt = malloc((w->nuniq ? w->nuniq : 1) * sizeof *d->cnt);
 	if (!d->ids || !d->cnt) {
 		tctx_fail(t, "out of memory while reading the corpus");
 		return;
 	}
-	memcpy(d->ids, w->ids, w->nids * sizeof *d->ids);
-	memcpy(d->cnt, w->cnt, w->nids * sizeof *d->cnt);
+	for (size_t u = 0; u < w->nuniq; u++) {
+		d->ids[u] = w->uniq[u];
+		d->cnt[u] = (uint32_t)w->cnt[w->slot[u]];
+		w->cnt[w->slot[u]] = 0;
+	}
 	size_t done = atomic_fetch_add(&t->done, 1) + 1;
 	if (worker == 0 && t->o->progress && (done & 255) == 0)
 		t->o->progress(t->o->progress_ctx, "reading", done, t->c->n);
@@ -267,8 +325,16 @@ static void sort_u64(uint64_t *a, size_t n)
 
 /* ---- step 2: the vocabulary ---------------------------------------------------- */
 
+/*
+ * The merged vocabulary. Terms are identified by their 64-bit hash (as strtab
+ * does): merging the workers' dictionaries touches no string, and only the
+ * terms kept get their string copied into the model.
+ */
 struct vocab_build {
-	struct strtab g;       /* every term seen, in merge order */
+	uint64_t *key;         /* open addressing: hash (0 stored as 1), 0 empty */
+	uint32_t *val;         /* slot -> g id */
+	size_t mask;
+	uint32_t ng;           /* distinct terms */
 	uint32_t **map;        /* per worker: local id -> g id */
 	uint32_t *df;          /* g id -> messages holding it */
 	uint32_t *first;       /* g id -> first message holding it */
@@ -281,7 +347,8 @@ struct vocab_build {
 
 static void vocab_build_release(struct vocab_build *v, unsigned nworkers)
 {
-	strtab_release(&v->g);
+	free(v->key);
+	free(v->val);
 	if (v->map)
 		for (unsigned k = 0; k < nworkers; k++)
 			free(v->map[k]);
@@ -295,7 +362,7 @@ static void vocab_build_release(struct vocab_build *v, unsigned nworkers)
 }
 
 /* Terms ordered by their 64-bit hash: an order that depends on the terms
- * only (strtab merges terms whose hashes are equal), cheap to sort. */
+ * only, cheap to sort. */
 struct hkey {
 	uint64_t h;
 	uint32_t g;
@@ -307,50 +374,58 @@ static int by_hash(const void *a, const void *b)
 	return x->h < y->h ? -1 : x->h > y->h;
 }
 
+static const struct strtab *src_dict(const struct vocab_build *v, const struct tctx *t, uint32_t g)
+{
+	return &t->w[v->src_worker[g]].dict;
+}
+
 static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers,
 			const struct train_opts *o, char *err, size_t errsz)
 {
-	strtab_init(&v->g, TRAIN_MAX_TERMS);
+	size_t total = 0;
+	for (unsigned k = 0; k < nworkers; k++)
+		total += t->w[k].dict.n;
+	size_t nslots = 16;
+	while (nslots < 2 * total)
+		nslots *= 2;
+	v->key = calloc(nslots, sizeof *v->key);
+	v->val = malloc(nslots * sizeof *v->val);
 	v->map = calloc(nworkers, sizeof *v->map);
-	if (!v->map)
+	v->first = malloc((total ? total : 1) * sizeof *v->first);
+	v->src = malloc((total ? total : 1) * sizeof *v->src);
+	v->src_worker = malloc((total ? total : 1) * sizeof *v->src_worker);
+	if (!v->key || !v->val || !v->map || !v->first || !v->src || !v->src_worker)
 		return errf(err, errsz, "out of memory");
-	/* Merge the workers' dictionaries. */
-	size_t cap = 0;
+	v->mask = nslots - 1;
+	/* Merge the workers' dictionaries by hash. */
 	for (unsigned k = 0; k < nworkers; k++) {
 		struct tworker *w = &t->w[k];
 		if (!(v->map[k] = malloc((w->dict.n ? w->dict.n : 1) * sizeof *v->map[k])))
 			return errf(err, errsz, "out of memory");
 		for (uint32_t id = 0; id < w->dict.n; id++) {
-			size_t len;
-			const char *s = strtab_str(&w->dict, id, &len);
-			int added;
-			int64_t g = strtab_intern(&v->g, s, len, &added);
-			if (g < 0)
-				return errf(err, errsz, errno == E2BIG ? "too many distinct terms in the corpus (more than %u)"
-								       : "out of memory", TRAIN_MAX_TERMS);
-			if ((size_t)g >= cap) {
-				cap = cap ? cap * 2 : 1 << 16;
-				uint32_t *f = realloc(v->first, cap * sizeof *f), *sr;
-				uint16_t *sw;
-				if (!f)
-					return errf(err, errsz, "out of memory");
-				v->first = f;
-				if (!(sr = realloc(v->src, cap * sizeof *sr)))
-					return errf(err, errsz, "out of memory");
-				v->src = sr;
-				if (!(sw = realloc(v->src_worker, cap * sizeof *sw)))
-					return errf(err, errsz, "out of memory");
-				v->src_worker = sw;
-			}
-			if (added || w->first[id] < v->first[g]) {
+			uint64_t h = w->dict.hash[id] ? w->dict.hash[id] : 1;
+			size_t i = h & v->mask;
+			while (v->key[i] && v->key[i] != h)
+				i = (i + 1) & v->mask;
+			uint32_t g;
+			if (!v->key[i]) {
+				v->key[i] = h;
+				v->val[i] = g = v->ng++;
 				v->first[g] = w->first[id];
 				v->src[g] = id;
 				v->src_worker[g] = (uint16_t)k;
+			} else {
+				g = v->val[i];
+				if (w->first[id] < v->first[g]) {
+					v->first[g] = w->first[id];
+					v->src[g] = id;
+					v->src_worker[g] = (uint16_t)k;
+				}
 			}
-			v->map[k][id] = (uint32_t)g;
+			v->map[k][id] = g;
 		}
 	}
-	uint32_t ng = v->g.n;
+	uint32_t ng = v->ng;
 	if (!(v->df = calloc(ng ? ng : 1, sizeof *v->df)) ||
 	    !(v->final = malloc((ng ? ng : 1) * sizeof *v->final)))
 		return errf(err, errsz, "out of memory");
@@ -396,9 +471,7 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 	size_t nc = 0;
 	for (uint32_t g = 0; g < ng; g++)
 		if (v->df[g] >= min_df) {
-			size_t len;
-			const char *term = strtab_str(&v->g, g, &len);
-			cand[nc].h = strtab_hash(term, len);
+			cand[nc].h = src_dict(v, t, g)->hash[v->src[g]];
 			cand[nc++].g = g;
 		}
 	qsort(cand, nc, sizeof *cand, by_hash);
@@ -633,6 +706,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	for (unsigned k = 0; k < threads; k++) {
 		strtab_init(&t.w[k].dict, TRAIN_MAX_TERMS);
 		buf_init(&t.w[k].surfbuf, UINT32_MAX - 1);
+		buf_init(&t.w[k].arena, UINT32_MAX - 1);
 		if (!(t.w[k].tok = tok_new(&o->tok, err, errsz)))
 			goto out;
 	}
@@ -806,7 +880,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	if (!o->skip_final) {
 		struct buf sp;
 		buf_init(&sp, UINT32_MAX - 1);
-		if (strtab_reserve(&m->terms, v.nfeat, v.g.pool_len) < 0 ||
+		if (strtab_reserve(&m->terms, v.nfeat, 0) < 0 ||
 		    !(m->surf_off = malloc((size_t)v.nfeat * sizeof *m->surf_off))) {
 			errf(err, errsz, "out of memory");
 			goto out;
@@ -814,7 +888,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		for (uint32_t j = 0; j < v.nfeat; j++) {
 			uint32_t g = v.feat_g[j];
 			size_t len;
-			const char *s = strtab_str(&v.g, g, &len);
+			const char *s = strtab_str(src_dict(&v, &t, g), v.src[g], &len);
 			const struct tworker *w = &t.w[v.src_worker[g]];
 			const char *surf = w->surfbuf.data + w->surf[v.src[g]];
 			m->surf_off[j] = (uint32_t)sp.len;
@@ -851,7 +925,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		conf = NULL;
 		for (unsigned k = 0; k < threads; k++)
 			res->n_degraded += t.w[k].degraded;
-		res->n_terms_seen = v.g.n;
+		res->n_terms_seen = v.ng;
 		res->n_features = v.nfeat;
 		res->threshold = m->threshold;
 		res->seconds_read = (t1 - t0) / 1000.0;
@@ -874,10 +948,12 @@ out:
 		buf_release(&t.w[k].surfbuf);
 		free(t.w[k].first);
 		free(t.w[k].surf);
-		free(t.w[k].stamp);
-		free(t.w[k].pos);
+		buf_release(&t.w[k].arena);
+		free(t.w[k].pend);
 		free(t.w[k].ids);
 		free(t.w[k].cnt);
+		free(t.w[k].uniq);
+		free(t.w[k].slot);
 	}
 	free(t.w);
 	if (t.docs)
