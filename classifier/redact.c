@@ -39,13 +39,15 @@ struct redactor {
 	pcre2_code *email, *phone, *iban, *url;
 	pcre2_match_data *md;
 	unsigned char trig[256];
-	unsigned char alnum[256];  /* ASCII letters, digits and every byte >= 0x80 */
+	unsigned char alnum[256];  /* ASCII letters and digits */
 	unsigned char local[256];  /* bytes of an address' local part */
 };
 
-/* Lazy quantifiers are avoided: every pattern is anchored and bounded. */
+/* Lazy quantifiers are avoided: every pattern is anchored and bounded. A local
+ * part holds at least one ASCII letter or digit ("%@x.fr" is not an address:
+ * the tokenizer looks for addresses from their words, see tokenize.c). */
 static const char pat_email[] =
-	"[A-Za-z0-9._%+\\x80-\\xff-]{1,64}@"
+	"(?=[._%+\\x80-\\xff-]{0,63}[A-Za-z0-9])[A-Za-z0-9._%+\\x80-\\xff-]{1,64}@"
 	"(?:[A-Za-z0-9\\x80-\\xff](?:[A-Za-z0-9\\x80-\\xff-]{0,61}[A-Za-z0-9\\x80-\\xff])?\\.){1,8}"
 	"[A-Za-z]{2,24}(?![A-Za-z0-9-])";
 
@@ -111,9 +113,9 @@ struct redactor *redact_new(char *err, size_t errsz)
 	for (unsigned c = 0; c < 256; c++) {
 		int letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 		int digit = c >= '0' && c <= '9';
-		r->alnum[c] = letter || digit || c >= 0x80;
-		r->local[c] = r->alnum[c] || c == '.' || c == '_' || c == '%' || c == '+' ||
-			      c == '-';
+		r->alnum[c] = letter || digit;
+		r->local[c] = letter || digit || c >= 0x80 || c == '.' || c == '_' || c == '%' ||
+			      c == '+' || c == '-';
 		r->trig[c] = c == '@' ? T_AT : c == '+' ? T_PLUS : c == '0' ? T_ZERO :
 			     (c >= 'A' && c <= 'Z') ? T_UPPER : 0;
 		if (c == 'h' || c == 'H' || c == 'w' || c == 'W')
@@ -248,7 +250,9 @@ int redact_next(struct redactor *r, const char *text, size_t len, size_t from,
 			}
 			continue;
 		}
-		/* Everything else starts a word (and '+' is not a digit's suffix). */
+		/* Everything else starts a word (and '+' is not a digit's suffix).
+		 * Only ASCII counts here: "«0612345678»" or a no-break space
+		 * before a number must not hide it. */
 		if (i > 0 && r->alnum[s[i - 1]])
 			continue;
 		if (i > 0 && t & (T_PLUS | T_ZERO) && s[i - 1] == '+')

@@ -59,12 +59,14 @@ struct key {
 static int key_cmp(const void *a, const void *b)
 {
 	const struct key *k = a;
-	const char *s = *(const char *const *)b;
-	size_t sl = strlen(s);
-	int c = memcmp(k->w, s, k->len < sl ? k->len : sl);
-	if (c)
-		return c;
-	return k->len < sl ? -1 : k->len > sl;
+	const unsigned char *s = *(const unsigned char *const *)b;
+	for (size_t i = 0; i < k->len; i++) {
+		if (!s[i])
+			return 1;
+		if ((unsigned char)k->w[i] != s[i])
+			return (unsigned char)k->w[i] - s[i];
+	}
+	return s[k->len] ? -1 : 0;
 }
 
 int stopwords_contains(enum tok_lang lang, const char *w, size_t len)
