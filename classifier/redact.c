@@ -79,8 +79,11 @@ static pcre2_code *compile(const char *pat, char *err, size_t errsz)
 {
 	int code;
 	PCRE2_SIZE off;
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, 0, &code, &off,
-				       NULL);
+	/* Every match is tried at one position: anchored when compiled, because
+	 * JIT matching refuses PCRE2_ANCHORED at match time (and would fall back
+	 * to the interpreter). */
+	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_ANCHORED,
+				       &code, &off, NULL);
 	if (!re) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(code, msg, sizeof msg);
@@ -143,7 +146,7 @@ void redact_free(struct redactor *r)
 static size_t match_at(struct redactor *r, pcre2_code *re, const unsigned char *s, size_t len,
 		       size_t start)
 {
-	int rc = pcre2_match(re, s, len, start, PCRE2_ANCHORED, r->md, NULL);
+	int rc = pcre2_match(re, s, len, start, 0, r->md, NULL);
 	if (rc <= 0)
 		return 0;
 	return pcre2_get_ovector_pointer(r->md)[1];

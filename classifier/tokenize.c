@@ -40,6 +40,10 @@
  * 16-byte copies: every buffer involved has this much room past its end. */
 #define SLACK 16
 
+/* The per-word helpers must be inlined into the scan loop: GCC's size
+ * heuristics would otherwise keep them as calls. */
+#define HOT static inline __attribute__((always_inline))
+
 /* Stem cache: open addressing, cleared when three quarters full or when its
  * string arena is, so its memory stays fixed (2 MB of slots, 2 MB of arena).
  * Most words fit in their slot (key and term inline; an ASCII word's surface
@@ -276,7 +280,7 @@ static uint32_t word_hash(const unsigned char *w, size_t n)
 }
 
 /* Keys are short and nearly always equal once their hashes are. */
-static inline int same_key(const char *a, const unsigned char *b, size_t n)
+HOT int same_key(const char *a, const unsigned char *b, size_t n)
 {
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8)
@@ -287,7 +291,7 @@ static inline int same_key(const char *a, const unsigned char *b, size_t n)
 
 /* Copies n bytes in 16-byte steps: may read and write up to SLACK - 1 bytes
  * past n, which every buffer involved allows. */
-static inline void copy16(char *dst, const char *src, size_t n)
+HOT void copy16(char *dst, const char *src, size_t n)
 {
 	memcpy(dst, src, 16);
 	for (size_t i = 16; i < n; i += 16)
@@ -463,7 +467,7 @@ static __attribute__((noinline)) int word_miss(struct tokenizer *t, const struct
 
 /* The term of a word read by collect(): 1 (kept, r set), 0 (dropped) or -1
  * (ENOMEM). Numbers bypass the cache: each distinct one would take a slot. */
-static inline int word_term(struct tokenizer *t, struct word *wd, struct wres *r)
+HOT int word_term(struct tokenizer *t, struct word *wd, struct wres *r)
 {
 	static const char num[SLACK] = "#num";
 	size_t n = wd->n;
@@ -504,7 +508,7 @@ static inline int word_term(struct tokenizer *t, struct word *wd, struct wres *r
 
 /* Emits a kept word and, when there was a word before it in this run, the
  * bigram of both. t->term and t->big start with the run's "p:". */
-static inline void chain_add(struct tokenizer *t, struct chain *c, const char *term, size_t tl,
+HOT void chain_add(struct tokenizer *t, struct chain *c, const char *term, size_t tl,
 			     const char *surf, size_t sl)
 {
 	copy16(t->term + 2, term, tl);
@@ -553,7 +557,7 @@ static inline uint64_t in_range(uint64_t x, unsigned lo, unsigned hi)
 
 /* Skips to the next word character (ASCII letter or digit, or a Unicode
  * letter, mark or number) before stop. */
-static inline const unsigned char *skip(struct tokenizer *t, const unsigned char *p,
+HOT const unsigned char *skip(struct tokenizer *t, const unsigned char *p,
 					const unsigned char *stop)
 {
 	while (p < stop) {
@@ -592,7 +596,7 @@ static inline const unsigned char *skip(struct tokenizer *t, const unsigned char
 /* Reads one word starting at p (a word character) into wd, ASCII lower-
  * cased. Returns the end of the word. A word longer than RAW_MAX is read to
  * its end but only its first RAW_MAX bytes are kept (it is then dropped). */
-static inline const unsigned char *collect(struct tokenizer *t, const unsigned char *p,
+HOT const unsigned char *collect(struct tokenizer *t, const unsigned char *p,
 					   const unsigned char *end, struct word *wd)
 {
 	size_t k = 0;

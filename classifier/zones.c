@@ -71,6 +71,7 @@ enum {
 	K_FROM = 16,
 	K_QSTART = 32,  /* "Le", "On": may open a quote header */
 	K_INART = 64,   /* "In" (article <...> writes:) */
+	K_FWDI = 128,   /* "Begin forwarded message:", "Début du message réexpédié :" */
 };
 
 struct zline {
@@ -232,8 +233,10 @@ static const struct {
 	{ "objet", K_FIELD }, { "subject", K_FIELD }, { "répondre", K_FIELD },
 	{ "repondre", K_FIELD }, { "reply", K_FIELD }, { "priorité", K_FIELD },
 	{ "sujet", K_FIELD }, { "pour", K_FIELD }, { "importance", K_FIELD },
-	/* quote headers */
+	/* quote headers, forward introductions */
 	{ "le", K_QSTART }, { "on", K_QSTART }, { "in", K_INART },
+	{ "début", K_FWDI }, { "debut", K_FWDI }, { "begin", K_FWDI }, { "message", K_FWDI },
+	{ "forwarded", K_FWDI },
 };
 
 static unsigned kw_hash(const char *w, size_t n)
@@ -269,8 +272,12 @@ static pcre2_code *compile(const char *name, const char *pat, uint32_t opts, cha
 {
 	int code;
 	PCRE2_SIZE off;
+	/* Anchored when compiled (every pattern starts with '^'): JIT matching
+	 * refuses PCRE2_ANCHORED at match time and would fall back to the
+	 * interpreter. */
 	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-				       PCRE2_UTF | PCRE2_CASELESS | opts, &code, &off, NULL);
+				       PCRE2_UTF | PCRE2_CASELESS | PCRE2_ANCHORED | opts, &code,
+				       &off, NULL);
 	if (!re) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(code, msg, sizeof msg);
@@ -383,8 +390,25 @@ static size_t trim_end(const unsigned char *s, size_t n)
 	}
 }
 
+/* Valid UTF-8? Mail lines are mostly ASCII: eight bytes at a time first. */
+static int valid_utf8(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, s + i, 8);
+		if (v & 0x8080808080808080ULL)
+			break;
+	}
+	for (; i < n; i++)
+		if (s[i] & 0x80)
+			return utf8_valid((const char *)s + i, n - i);
+	return 1;
+}
+
 /* Runs re anchored on text[off..off+n), cut to SLICE_MAX bytes at a character
- * boundary. Invalid UTF-8 is simply no match. */
+ * boundary. Invalid UTF-8 is simply no match. The slice is checked here,
+ * cheaply, rather than by PCRE2: its own check costs more than the match. */
 static int slice_match(struct zoner *z, pcre2_code *re, const unsigned char *text, size_t off,
 		       size_t n)
 {
@@ -393,7 +417,9 @@ static int slice_match(struct zoner *z, pcre2_code *re, const unsigned char *tex
 		while (n && (text[off + n] & 0xc0) == 0x80)
 			n--;
 	}
-	return pcre2_match(re, text + off, n, 0, PCRE2_ANCHORED, z->md, NULL) > 0;
+	if (!valid_utf8(text + off, n))
+		return 0;
+	return pcre2_match(re, text + off, n, 0, PCRE2_NO_UTF_CHECK, z->md, NULL) > 0;
 }
 
 static int memmem_tail(const unsigned char *s, size_t n, const char *lit)
@@ -498,7 +524,7 @@ static void classify(struct zoner *z, const unsigned char *text, size_t i)
 				}
 			}
 		}
-		if (slice_match(z, z->re_fwdintro, text, l->off, te)) {
+		if (l->kw & K_FWDI && slice_match(z, z->re_fwdintro, text, l->off, te)) {
 			l->cls = L_FWD;
 			return;
 		}
