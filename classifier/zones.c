@@ -72,20 +72,28 @@ enum {
 	K_QSTART = 32,  /* "Le", "On": may open a quote header */
 	K_INART = 64,   /* "In" (article <...> writes:) */
 	K_FWDI = 128,   /* "Begin forwarded message:", "Début du message réexpédié :" */
+	K_LONG = 256,   /* opens the long formal closings ("Je vous prie d'agréer...") */
+	K_DISCL2 = 512, /* an ordinary word ("the", "ce"): a disclaimer only if the
+			   next word could be "message", "e-mail", "information"... */
 };
 
 struct zline {
 	size_t off, len;  /* the line without its '\n' (and without a '\r') */
 	size_t end;       /* offset of the next line */
 	size_t link;      /* L_QHDR: index of the header's last line */
-	unsigned char cls, flags, kw, zone;
+	unsigned char cls, flags, zone;
+	uint16_t kw;
 };
 
+/* Keywords are at most 16 bytes, held as two 8-byte words (zero-padded) so
+ * that a line's first word is read, lower-cased and compared without a
+ * byte loop: this runs on every line. */
 #define KW_SLOTS 256
-#define KW_MAX 20
+#define KW_MAX 16
 struct kwslot {
-	unsigned char len, bits;
-	char w[KW_MAX];
+	uint64_t a, b;
+	uint16_t bits;
+	unsigned char len;
 };
 
 struct zoner {
@@ -191,7 +199,7 @@ static const char pat_discl[] =
 
 static const struct {
 	const char *w;
-	unsigned char bits;
+	uint16_t bits;
 } keywords[] = {
 	/* closing formulas */
 	{ "bien", K_FORMULA }, { "très", K_FORMULA }, { "tres", K_FORMULA },
@@ -202,12 +210,14 @@ static const struct {
 	{ "cordiales", K_FORMULA }, { "amicales", K_FORMULA }, { "à", K_FORMULA | K_FIELD },
 	{ "\xc3\x80", K_FORMULA | K_FIELD }, { "a", K_FORMULA | K_FIELD },
 	{ "bonne", K_FORMULA }, { "belle", K_FORMULA }, { "excellente", K_FORMULA },
-	{ "bon", K_FORMULA }, { "merci", K_FORMULA | K_DISCL }, { "en", K_FORMULA },
-	{ "dans", K_FORMULA }, { "avec", K_FORMULA }, { "amicalement", K_FORMULA },
+	{ "bon", K_FORMULA }, { "merci", K_FORMULA | K_LONG | K_DISCL },
+	{ "en", K_FORMULA | K_LONG }, { "dans", K_FORMULA | K_LONG },
+	{ "avec", K_FORMULA | K_LONG }, { "amicalement", K_FORMULA },
 	{ "amitiés", K_FORMULA }, { "amities", K_FORMULA }, { "grosses", K_FORMULA },
 	{ "bises", K_FORMULA }, { "bisous", K_FORMULA }, { "respectueusement", K_FORMULA },
-	{ "sincèrement", K_FORMULA }, { "sincerement", K_FORMULA }, { "je", K_FORMULA },
-	{ "nous", K_FORMULA }, { "veuillez", K_FORMULA }, { "recevez", K_FORMULA },
+	{ "sincèrement", K_FORMULA }, { "sincerement", K_FORMULA },
+	{ "je", K_FORMULA | K_LONG }, { "nous", K_FORMULA | K_LONG },
+	{ "veuillez", K_FORMULA | K_LONG }, { "recevez", K_FORMULA | K_LONG },
 	{ "best", K_FORMULA }, { "kind", K_FORMULA }, { "warm", K_FORMULA },
 	{ "warmest", K_FORMULA }, { "kindest", K_FORMULA }, { "regards", K_FORMULA },
 	{ "with", K_FORMULA }, { "all", K_FORMULA }, { "cheers", K_FORMULA },
@@ -219,7 +229,9 @@ static const struct {
 	{ "sent", K_DEVICE | K_FIELD }, { "get", K_DEVICE }, { "téléchargez", K_DEVICE },
 	{ "telechargez", K_DEVICE }, { "obtenez", K_DEVICE }, { "obtenir", K_DEVICE },
 	/* disclaimers */
-	{ "ce", K_DISCL }, { "les", K_DISCL }, { "this", K_DISCL }, { "the", K_DISCL },
+	{ "ce", K_DISCL | K_DISCL2 }, { "cet", K_DISCL | K_DISCL2 },
+	{ "les", K_DISCL | K_DISCL2 }, { "this", K_DISCL | K_DISCL2 },
+	{ "the", K_DISCL | K_DISCL2 },
 	{ "avis", K_DISCL }, { "confidentialité", K_DISCL }, { "confidentialite", K_DISCL },
 	{ "confidentiality", K_DISCL }, { "confidential", K_DISCL },
 	{ "disclaimer", K_DISCL }, { "avertissement", K_DISCL }, { "important", K_DISCL },
@@ -239,32 +251,86 @@ static const struct {
 	{ "forwarded", K_FWDI },
 };
 
-static unsigned kw_hash(const char *w, size_t n)
+static unsigned kw_hash(uint64_t a, uint64_t b, size_t n)
 {
-	return ((unsigned)n * 31u + (unsigned char)w[0] * 7u + (unsigned char)w[n - 1] * 131u) %
-	       KW_SLOTS;
+	uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15ULL) ^ n) * 0xff51afd7ed558ccdULL;
+	return (unsigned)(h >> 56) % KW_SLOTS;
 }
 
-static void kw_add(struct zoner *z, const char *w, unsigned char bits)
+static void kw_add(struct zoner *z, const char *w, uint16_t bits)
 {
+	unsigned char buf[2 * KW_MAX] = { 0 };
 	size_t n = strlen(w);
-	unsigned h = kw_hash(w, n);
-	while (z->kw[h].len && !(z->kw[h].len == n && !memcmp(z->kw[h].w, w, n)))
+	memcpy(buf, w, n);
+	uint64_t a, b;
+	memcpy(&a, buf, 8);
+	memcpy(&b, buf + 8, 8);
+	unsigned h = kw_hash(a, b, n);
+	while (z->kw[h].len && !(z->kw[h].len == n && z->kw[h].a == a && z->kw[h].b == b))
 		h = (h + 1) % KW_SLOTS;
+	z->kw[h].a = a;
+	z->kw[h].b = b;
 	z->kw[h].len = (unsigned char)n;
 	z->kw[h].bits |= bits;
-	memcpy(z->kw[h].w, w, n);
 }
 
-static unsigned char kw_find(const struct zoner *z, const char *w, size_t n)
+static uint16_t kw_find(const struct zoner *z, uint64_t a, uint64_t b, size_t n)
 {
-	unsigned h = kw_hash(w, n);
+	unsigned h = kw_hash(a, b, n);
 	while (z->kw[h].len) {
-		if (z->kw[h].len == n && !memcmp(z->kw[h].w, w, n))
+		if (z->kw[h].len == n && z->kw[h].a == a && z->kw[h].b == b)
 			return z->kw[h].bits;
 		h = (h + 1) % KW_SLOTS;
 	}
 	return 0;
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGH 0x8080808080808080ULL
+
+/* 0x80 in each byte of x (all bytes < 0x80) that lies in [lo, hi]. */
+static inline uint64_t in_range(uint64_t x, unsigned lo, unsigned hi)
+{
+	return (x + ONES * (0x80 - lo)) & ~(x + ONES * (0x7f - hi)) & HIGH;
+}
+
+/* Lower-cases the ASCII letters of x and returns in *letters 0x80 in each byte
+ * that is a letter (ASCII or any byte >= 0x80, i.e. part of a UTF-8 letter
+ * or not: the keyword table decides). */
+static inline uint64_t lower_word(uint64_t x, uint64_t *letters)
+{
+	uint64_t hi = x & HIGH;
+	uint64_t alpha = in_range((x & ~HIGH) | ONES * 0x20, 'a', 'z') & ~hi;
+	*letters = alpha | hi;
+	return x | (alpha >> 2);
+}
+
+/* The keyword bits of the first word of s[p..te), and in *after where it ends. */
+static uint16_t first_word(const struct zoner *z, const unsigned char *s, size_t p, size_t te,
+			   size_t *after)
+{
+	unsigned char buf[2 * KW_MAX + 1] = { 0 };
+	size_t avail = te - p < sizeof buf ? te - p : sizeof buf;
+	memcpy(buf, s + p, avail);
+	uint64_t x0, x1, m0, m1;
+	memcpy(&x0, buf, 8);
+	memcpy(&x1, buf + 8, 8);
+	x0 = lower_word(x0, &m0);
+	x1 = lower_word(x1, &m1);
+	size_t n = ~m0 & HIGH ? (size_t)__builtin_ctzll(~m0 & HIGH) / 8 :
+				8 + (~m1 & HIGH ? (size_t)__builtin_ctzll(~m1 & HIGH) / 8 : 8);
+	*after = p + n;
+	/* zero-padded bytes end the word; a letter at buf[16] makes it too long */
+	if (!n || (n == KW_MAX && (buf[KW_MAX] >= 0x80 || ((buf[KW_MAX] | 0x20) >= 'a' &&
+							   (buf[KW_MAX] | 0x20) <= 'z'))))
+		return 0;
+	if (n < 8) {
+		x0 &= (1ULL << (8 * n)) - 1;
+		x1 = 0;
+	} else if (n < 16) {
+		x1 &= (1ULL << (8 * (n - 8))) - 1;
+	}
+	return kw_find(z, x0, x1, n);
 }
 
 static pcre2_code *compile(const char *name, const char *pat, uint32_t opts, char *err,
@@ -358,8 +424,10 @@ const char *zone_name(enum zone zone)
 /* ---- pass 1: classes ------------------------------------------------------ */
 
 /* Length of the white space (ASCII, U+00A0, U+202F) at s[0..n). */
-static size_t lead_space(const unsigned char *s, size_t n)
+static inline size_t lead_space(const unsigned char *s, size_t n)
 {
+	if (n && s[0] > ' ' && s[0] != 0xc2 && s[0] != 0xe2)
+		return 0;
 	size_t i = 0;
 	for (;;) {
 		if (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\f' ||
@@ -375,8 +443,10 @@ static size_t lead_space(const unsigned char *s, size_t n)
 }
 
 /* Length of s[0..n) without its trailing white space. */
-static size_t trim_end(const unsigned char *s, size_t n)
+static inline size_t trim_end(const unsigned char *s, size_t n)
 {
+	if (n && s[n - 1] > ' ' && s[n - 1] != 0xa0 && s[n - 1] != 0xaf)
+		return n;
 	for (;;) {
 		if (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' ||
 			  s[n - 1] == '\f' || s[n - 1] == '\v'))
@@ -481,23 +551,16 @@ static void classify(struct zoner *z, const unsigned char *text, size_t i)
 		}
 	}
 
-	/* The first word, ASCII lower-cased, after a little punctuation. */
+	/* The first word, after a little punctuation ("*De :*", "« Merci"). */
 	size_t p = fs, skipped = 0;
 	while (p < te && skipped < 8 && s[p] < 0x80 && !((s[p] | 0x20) >= 'a' && (s[p] | 0x20) <= 'z') &&
 	       !(s[p] >= '0' && s[p] <= '9')) {
 		p++;
 		skipped++;
 	}
-	char w[KW_MAX];
-	size_t wn = 0;
-	while (p < te && wn < KW_MAX &&
-	       (s[p] >= 0x80 || ((s[p] | 0x20) >= 'a' && (s[p] | 0x20) <= 'z'))) {
-		unsigned char b = s[p++];
-		w[wn++] = (char)(b >= 'A' && b <= 'Z' ? b | 0x20 : b);
-	}
-	int word_ends = p == te || !(s[p] >= 0x80 || ((s[p] | 0x20) >= 'a' && (s[p] | 0x20) <= 'z'));
-	if (wn && word_ends)
-		l->kw = kw_find(z, w, wn);
+	size_t after = p;
+	if (p < te)
+		l->kw = first_word(z, s, p, te, &after);
 
 	if (s[te - 1] == ':') {
 		size_t tail = te > 24 ? te - 24 : 0;
@@ -542,9 +605,16 @@ static void classify(struct zoner *z, const unsigned char *text, size_t i)
 		l->cls = L_DEVICE;
 		return;
 	}
-	if (l->kw & K_FORMULA && te <= 250 && slice_match(z, z->re_formula, text, l->off, te)) {
+	if (l->kw & K_FORMULA && (te <= 60 || (l->kw & K_LONG && te <= 250)) &&
+	    slice_match(z, z->re_formula, text, l->off, te)) {
 		l->cls = L_FORMULA;
 		return;
+	}
+	if (l->kw & K_DISCL2) {
+		while (after < te && s[after] == ' ')
+			after++;
+		if (after == te || !memchr("cemitCEMIT", s[after], 10))
+			return;
 	}
 	if (l->kw & K_DISCL && slice_match(z, z->re_discl, text, l->off, te))
 		l->cls = L_DISCL;
