@@ -51,15 +51,17 @@ static const char pat_email[] =
 	"(?:[A-Za-z0-9\\x80-\\xff](?:[A-Za-z0-9\\x80-\\xff-]{0,61}[A-Za-z0-9\\x80-\\xff])?\\.){1,8}"
 	"[A-Za-z]{2,24}(?![A-Za-z0-9-])";
 
-/* A separator between digit groups: space, dot, hyphen, U+00A0, U+202F. */
+/* A separator between digit groups: space, dot, hyphen, U+00A0, U+202F. A
+ * French number uses the same one throughout (group 1 or 2 is reused), which
+ * keeps dates such as "03.03.2025 10:30" out. */
 #define SEP "(?:[ .\\-]|\\xc2\\xa0|\\xe2\\x80\\xaf)"
 static const char pat_phone[] =
 	"(?:"
 	/* French numbers written internationally: +33 6 .., +33 (0)1 .., 0033 .. */
-	"(?:\\+|00)33" SEP "?(?:\\(0\\)" SEP "?)?[1-9](?:" SEP "?[0-9]{2}){4}"
+	"(?:\\+|00)33" SEP "?(?:\\(0\\)" SEP "?)?[1-9](" SEP "?)[0-9]{2}(?:\\1[0-9]{2}){3}"
 	"|"
 	/* French national: 06 12 34 56 78, 06.12.34.56.78, 0612345678 */
-	"0[1-9](?:" SEP "?[0-9]{2}){4}"
+	"0[1-9](" SEP "?)[0-9]{2}(?:\\2[0-9]{2}){3}"
 	"|"
 	/* any other international number; its digits are counted afterwards */
 	"(?:\\+|00)[1-9][0-9]{0,3}(?:" SEP "{0,2}(?:\\([0-9]{1,4}\\)|[0-9]{1,4})){1,7}"
@@ -159,7 +161,12 @@ static int email_at(struct redactor *r, const unsigned char *s, size_t len, size
 	size_t b = at;
 	while (b > lo && at - b < LOCAL_MAX && r->local[s[b - 1]])
 		b--;
-	/* A sentence's dots or dashes before an address are not part of it. */
+	/* A local part has no two dots in a row ("voir...contact@"): it starts
+	 * after the last pair; and a sentence's dots or dashes before an address
+	 * are not part of it. */
+	for (size_t j = b; j + 1 < at; j++)
+		if (s[j] == '.' && s[j + 1] == '.')
+			b = j + 2;
 	while (b < at && (s[b] == '.' || s[b] == '-' || s[b] == '+'))
 		b++;
 	if (b == at)

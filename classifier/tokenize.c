@@ -557,7 +557,7 @@ static inline uint64_t in_range(uint64_t x, unsigned lo, unsigned hi)
 
 /* Skips to the next word character (ASCII letter or digit, or a Unicode
  * letter, mark or number) before stop. */
-HOT const unsigned char *skip(struct tokenizer *t, const unsigned char *p,
+HOT const unsigned char *skip_to_word(struct tokenizer *t, const unsigned char *p,
 					const unsigned char *stop)
 {
 	while (p < stop) {
@@ -732,7 +732,7 @@ static int run_text(struct tokenizer *t, char prefix, const char *text, size_t l
 	t->term[0] = t->big[0] = prefix;
 	t->term[1] = t->big[1] = ':';
 	for (;;) {
-		p = skip(t, p, stop);
+		p = skip_to_word(t, p, stop);
 		if (p >= stop) {
 			if (stop == end)
 				return 0;

@@ -713,8 +713,11 @@ static int sig_block(const struct zoner *z, const unsigned char *text, size_t i)
 			if (j - i > SIG_BLOCK_SPAN)
 				return 0;
 			continue;
-		case L_TEXT:
 		case L_FIELD:
+			if (field_block(z, j))
+				return 1;  /* an Outlook header block: a marker */
+			break;
+		case L_TEXT:
 		case L_FORMULA:
 			break;
 		default:
