@@ -299,6 +299,7 @@ HOT void copy16(char *dst, const char *src, size_t n)
 	for (size_t i = 16; i < n; i += 16)
 		memcpy(dst + i, src + i, 16);
 }
+
 /* utf8proc on the word with options opt into out (at most max bytes).
  * Returns the length, or 0 when it does not fit (the word is then dropped). */
 static size_t normalize(struct tokenizer *t, const struct word *wd, utf8proc_option_t opt,
@@ -386,13 +387,14 @@ static int word_compute(struct tokenizer *t, const struct word *wd, struct wres 
 		if (!sl || !fl)
 			return 0;
 	}
+	/* the length as read (as for ASCII words, see word_term), then numbers */
+	if (fl < 2 || fl > WORD_MAX)
+		return 0;
 	int digits = has_digit(t->fold, fl);
 	if (digits) {
 		fl = num_runs(t->fold, fl);
 		sl = num_runs(t->surf, sl);
 	}
-	if (fl < 2 || fl > WORD_MAX)
-		return 0;
 	if (t->o.stopwords && !digits && stopwords_contains(t->o.lang, t->fold, fl))
 		return 0;
 	r->surf = t->surf;

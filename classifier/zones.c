@@ -28,7 +28,7 @@
  */
 
 /* Longest slice a regex sees: markers are short, and bounding the subject
- * bounds PCRE2's UTF check and matching time whatever the line length. */
+ * bounds the UTF-8 check and the matching time whatever the line length. */
 #define SLICE_MAX 400
 /* A quote header wrapped by the mail client: at most this many lines. */
 #define QHDR_LINES 3
@@ -77,9 +77,9 @@ enum {
 			   next word could be "message", "e-mail", "information"... */
 };
 
+/* One line of the text (its end is the next line's start, or the text's). */
 struct zline {
-	size_t off, len;  /* the line without its '\n' (and without a '\r') */
-	size_t end;       /* offset of the next line */
+	size_t off, len;  /* the line without its '\n' */
 	size_t link;      /* L_QHDR: index of the header's last line */
 	unsigned char cls, flags, zone;
 	uint16_t kw;
@@ -333,8 +333,7 @@ static uint16_t first_word(const struct zoner *z, const unsigned char *s, size_t
 	return kw_find(z, x0, x1, n);
 }
 
-static pcre2_code *compile(const char *name, const char *pat, uint32_t opts, char *err,
-			   size_t errsz)
+static pcre2_code *compile(const char *name, const char *pat, char *err, size_t errsz)
 {
 	int code;
 	PCRE2_SIZE off;
@@ -342,8 +341,7 @@ static pcre2_code *compile(const char *name, const char *pat, uint32_t opts, cha
 	 * refuses PCRE2_ANCHORED at match time and would fall back to the
 	 * interpreter. */
 	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-				       PCRE2_UTF | PCRE2_CASELESS | PCRE2_ANCHORED | opts, &code,
-				       &off, NULL);
+				       PCRE2_UTF | PCRE2_CASELESS | PCRE2_ANCHORED, &code, &off, NULL);
 	if (!re) {
 		PCRE2_UCHAR msg[256];
 		pcre2_get_error_message(code, msg, sizeof msg);
@@ -364,21 +362,27 @@ struct zoner *zoner_new(char *err, size_t errsz)
 		errf(err, errsz, "zones: out of memory");
 		return NULL;
 	}
-	if (!(z->re_qhdr = compile("quote header", pat_qhdr, 0, err, errsz)) ||
-	    !(z->re_fwdintro = compile("forward", pat_fwdintro, 0, err, errsz)) ||
-	    !(z->re_dash = compile("dash marker", pat_dash, 0, err, errsz)) ||
-	    !(z->re_field = compile("header field", pat_field, 0, err, errsz)) ||
-	    !(z->re_device = compile("device", pat_device, 0, err, errsz)) ||
-	    !(z->re_formula = compile("closing formula", pat_formula, 0, err, errsz)) ||
-	    !(z->re_discl = compile("disclaimer", pat_discl, 0, err, errsz)))
+	if (!(z->re_qhdr = compile("quote header", pat_qhdr, err, errsz)) ||
+	    !(z->re_fwdintro = compile("forward", pat_fwdintro, err, errsz)) ||
+	    !(z->re_dash = compile("dash marker", pat_dash, err, errsz)) ||
+	    !(z->re_field = compile("header field", pat_field, err, errsz)) ||
+	    !(z->re_device = compile("device", pat_device, err, errsz)) ||
+	    !(z->re_formula = compile("closing formula", pat_formula, err, errsz)) ||
+	    !(z->re_discl = compile("disclaimer", pat_discl, err, errsz)))
 		goto fail;
 	z->md = pcre2_match_data_create(4, NULL);
 	if (!z->md) {
 		errf(err, errsz, "zones: out of memory");
 		goto fail;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(keywords); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(keywords); i++) {
+		if (strlen(keywords[i].w) > KW_MAX) {
+			errf(err, errsz, "zones: keyword \"%s\" longer than %d bytes",
+			     keywords[i].w, KW_MAX);
+			goto fail;
+		}
 		kw_add(z, keywords[i].w, keywords[i].bits);
+	}
 	return z;
 fail:
 	zoner_free(z);
@@ -492,7 +496,7 @@ static int slice_match(struct zoner *z, pcre2_code *re, const unsigned char *tex
 	return pcre2_match(re, text + off, n, 0, PCRE2_NO_UTF_CHECK, z->md, NULL) > 0;
 }
 
-static int memmem_tail(const unsigned char *s, size_t n, const char *lit)
+static int contains(const unsigned char *s, size_t n, const char *lit)
 {
 	return memmem(s, n, lit, strlen(lit)) != NULL;
 }
@@ -510,7 +514,7 @@ static enum lcls classify_dashes(struct zoner *z, const unsigned char *text, siz
 	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(z->md);
 	const unsigned char *w = text + off + ov[2];
 	size_t wl = ov[3] - ov[2];
-	return memmem_tail(w, wl, "rigin") || (w[0] | 0x20) == 'u' ? L_ORIG : L_FWD;
+	return contains(w, wl, "rigin") || (w[0] | 0x20) == 'u' ? L_ORIG : L_FWD;
 }
 
 static void classify(struct zoner *z, const unsigned char *text, size_t i)
@@ -564,9 +568,9 @@ static void classify(struct zoner *z, const unsigned char *text, size_t i)
 
 	if (s[te - 1] == ':') {
 		size_t tail = te > 24 ? te - 24 : 0;
-		if (memmem_tail(s + tail, te - tail, "wrote") ||
-		    memmem_tail(s + tail, te - tail, "writes") ||
-		    memmem_tail(s + tail, te - tail, "crit")) {
+		if (contains(s + tail, te - tail, "wrote") ||
+		    contains(s + tail, te - tail, "writes") ||
+		    contains(s + tail, te - tail, "crit")) {
 			l->flags |= F_WROTE;
 			/* The header's first line is this one or up to two before. */
 			for (size_t back = 0; back < QHDR_LINES && back <= i; back++) {
@@ -871,18 +875,24 @@ static int split_lines(struct zoner *z, const char *text, size_t len)
 		struct zline *l = &z->lines[z->nlines++];
 		l->off = off;
 		l->len = (nl ? end - 1 : end) - off;
-		l->end = end;
 		l->zone = ZONE_BODY;
 		off = end;
 	}
 	return 0;
 }
 
+/* The line array grows with the longest text seen; past this many lines it
+ * is freed after use, so that one huge message does not pin its memory. */
+#define LINES_KEEP 65536
+
 int zones_split(struct zoner *z, const char *text, size_t len, struct zones *out)
 {
 	out->n = 0;
-	if (split_lines(z, text, len) < 0)
-		return -1;
+	int rc = 0;
+	if (split_lines(z, text, len) < 0) {
+		rc = -1;
+		goto done;
+	}
 	const unsigned char *s = (const unsigned char *)text;
 	for (size_t i = 0; i < z->nlines; i++)
 		classify(z, s, i);
@@ -890,8 +900,9 @@ int zones_split(struct zoner *z, const char *text, size_t len, struct zones *out
 	smooth_blanks(z);
 	for (size_t i = 0; i < z->nlines; i++) {
 		const struct zline *l = &z->lines[i];
+		size_t end = i + 1 < z->nlines ? z->lines[i + 1].off : len;
 		if (out->n && out->spans[out->n - 1].zone == (enum zone)l->zone) {
-			out->spans[out->n - 1].len = l->end - out->spans[out->n - 1].off;
+			out->spans[out->n - 1].len = end - out->spans[out->n - 1].off;
 			continue;
 		}
 		if (out->n == out->cap) {
@@ -899,13 +910,20 @@ int zones_split(struct zoner *z, const char *text, size_t len, struct zones *out
 			struct zone_span *p = realloc(out->spans, cap * sizeof *p);
 			if (!p) {
 				errno = ENOMEM;
-				return -1;
+				rc = -1;
+				goto done;
 			}
 			out->spans = p;
 			out->cap = cap;
 		}
-		out->spans[out->n++] = (struct zone_span){ (enum zone)l->zone, l->off,
-							   l->end - l->off };
+		out->spans[out->n++] = (struct zone_span){ (enum zone)l->zone, l->off, end - l->off };
 	}
-	return 0;
+done:
+	if (z->cap > LINES_KEEP) {
+		free(z->lines);
+		z->lines = NULL;
+		z->cap = 0;
+	}
+	z->nlines = 0;
+	return rc;
 }
