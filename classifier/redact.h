@@ -25,7 +25,7 @@ void redact_free(struct redactor *r);
 /*
  * Finds the next piece of personal data in text[from..len). Returns 1 and sets
  * *kind, *start and *end (byte offsets, end exclusive), or 0 when there is none.
- * For a URL, *host_start/*host_end delimit its host (may be NULL).
+ * For a URL, *host_start and *host_end delimit its host (may be NULL).
  */
 int redact_next(struct redactor *r, const char *text, size_t len, size_t from,
 		enum redact_kind *kind, size_t *start, size_t *end,
