@@ -182,8 +182,8 @@ int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 
 	s = sec_begin(&b, SEC_TOKO, &fail);
 	fail |= put_u32(&b, m->tok.lang);
-	unsigned char flags[5] = { m->tok.stem, m->tok.stopwords, m->tok.bigrams, m->tok.zones,
-				   m->tok.headers };
+	unsigned char flags[6] = { m->tok.stem, m->tok.stopwords, m->tok.bigrams, m->tok.zones,
+				   m->tok.headers, m->tok.share_quotes };
 	fail |= buf_append(&b, flags, sizeof flags);
 	sec_end(&b, s);
 
@@ -420,7 +420,7 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 
 	s = (struct rd){ sec[1].p, sec[1].len, 0 };
 	uint32_t lang = get_u32(&s);
-	if (s.short_read || s.left < 5 || lang > TOK_LANG_EN)
+	if (s.short_read || s.left < 6 || lang > TOK_LANG_EN)
 		BAD("corrupted model file (tokenizer settings)");
 	m->tok.lang = (enum tok_lang)lang;
 	m->tok.stem = s.p[0] != 0;
@@ -428,6 +428,7 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	m->tok.bigrams = s.p[2] != 0;
 	m->tok.zones = s.p[3] != 0;
 	m->tok.headers = s.p[4] != 0;
+	m->tok.share_quotes = s.p[5] != 0;
 
 	s = (struct rd){ sec[3].p, sec[3].len, 0 };
 	uint32_t nf = get_u32(&s);

@@ -105,6 +105,7 @@ struct chain {
 	tok_emit_fn emit;
 	void *ctx;
 	int bigrams;
+	int mirror;    /* also emit every term as a body ("b:") term */
 	size_t plen;   /* bytes of "p:prev " in big; 0: no previous word */
 	size_t pslen;  /* bytes of "prev " in sbig */
 };
@@ -140,6 +141,7 @@ void tok_opts_default(struct tok_opts *o)
 	o->bigrams = 1;
 	o->zones = 1;
 	o->headers = 1;
+	o->share_quotes = 0;
 }
 
 int tok_lang_parse(const char *name, enum tok_lang *lang)
@@ -517,12 +519,24 @@ HOT void chain_add(struct tokenizer *t, struct chain *c, const char *term, size_
 {
 	copy16(t->term + 2, term, tl);
 	c->emit(c->ctx, t->term, tl + 2, surf, sl);
+	if (c->mirror) {
+		char p0 = t->term[0];
+		t->term[0] = 'b';
+		c->emit(c->ctx, t->term, tl + 2, surf, sl);
+		t->term[0] = p0;
+	}
 	if (!c->bigrams)
 		return;
 	if (c->plen) {
 		copy16(t->big + c->plen, term, tl);
 		copy16(t->sbig + c->pslen, surf, sl);
 		c->emit(c->ctx, t->big, c->plen + tl, t->sbig, c->pslen + sl);
+		if (c->mirror) {
+			char p0 = t->big[0];
+			t->big[0] = 'b';
+			c->emit(c->ctx, t->big, c->plen + tl, t->sbig, c->pslen + sl);
+			t->big[0] = p0;
+		}
 	}
 	copy16(t->big + 2, term, tl);
 	t->big[2 + tl] = ' ';
@@ -725,13 +739,13 @@ static const unsigned char *candidate(const struct tokenizer *t, const unsigned 
  * prose costs nothing.
  */
 static int run_text(struct tokenizer *t, char prefix, const char *text, size_t len,
-		    int bigrams, tok_emit_fn emit, void *ctx)
+		    int bigrams, int mirror, tok_emit_fn emit, void *ctx)
 {
 	static const char placeholder[][SLACK] = {
 		[REDACT_EMAIL] = "#email", [REDACT_PHONE] = "#tel",
 		[REDACT_IBAN] = "#iban", [REDACT_URL] = "#url",
 	};
-	struct chain c = { emit, ctx, bigrams, 0, 0 };
+	struct chain c = { emit, ctx, bigrams, mirror, 0, 0 };
 	struct word *wd = &t->word;
 	const unsigned char *s = (const unsigned char *)text, *end = s + len, *p = s;
 	/* No personal data starts in [p, clean): the redactor said so. */
@@ -791,7 +805,7 @@ static int run_text(struct tokenizer *t, char prefix, const char *text, size_t l
 int tok_text(struct tokenizer *t, char prefix, const char *text, size_t len,
 	     tok_emit_fn emit, void *ctx)
 {
-	return run_text(t, prefix, text, len, t->o.bigrams, emit, ctx);
+	return run_text(t, prefix, text, len, t->o.bigrams, 0, emit, ctx);
 }
 
 size_t tok_word(struct tokenizer *t, const char *word, size_t len, char *out, size_t outsz)
@@ -907,7 +921,7 @@ int tok_message(struct tokenizer *t, const struct msg *m, tok_emit_fn emit, void
 					     strlen(hflags[i].name));
 		if (m->from_domain)
 			emit_feature(t, emit, ctx, 'd', m->from_domain, strlen(m->from_domain));
-		if (run_text(t, 's', subj + subj_off, subj_len - subj_off, t->o.bigrams, emit,
+		if (run_text(t, 's', subj + subj_off, subj_len - subj_off, t->o.bigrams, 1, emit,
 			     ctx) < 0)
 			return -1;
 		for (size_t i = 0; i < m->n_attachments; i++) {
@@ -926,7 +940,7 @@ int tok_message(struct tokenizer *t, const struct msg *m, tok_emit_fn emit, void
 					stem_len = (size_t)(dot - name);
 				}
 			}
-			if (run_text(t, 'a', name, stem_len, 0, emit, ctx) < 0)
+			if (run_text(t, 'a', name, stem_len, 0, 0, emit, ctx) < 0)
 				return -1;
 		}
 	}
@@ -934,7 +948,7 @@ int tok_message(struct tokenizer *t, const struct msg *m, tok_emit_fn emit, void
 	const char *text = m->text ? m->text : "";
 	size_t len = m->text ? m->text_len : 0;
 	if (!t->zoner)
-		return run_text(t, 'b', text, len, t->o.bigrams, emit, ctx);
+		return run_text(t, 'b', text, len, t->o.bigrams, 0, emit, ctx);
 	if (zones_split(t->zoner, text, len, &t->zs) < 0)
 		return -1;
 	/* Outlook forwards a message under the same header block as a reply: with
@@ -952,7 +966,8 @@ int tok_message(struct tokenizer *t, const struct msg *m, tok_emit_fn emit, void
 		enum zone z = sp->zone;
 		if (remap && z == ZONE_QUOTE && !has_quoted_line(text + sp->off, sp->len))
 			z = ZONE_FORWARD;
-		if (run_text(t, zone_prefix(z), text + sp->off, sp->len, t->o.bigrams, emit,
+		if (run_text(t, zone_prefix(z), text + sp->off, sp->len, t->o.bigrams,
+			     t->o.share_quotes && z == ZONE_QUOTE, emit,
 			     ctx) < 0)
 			return -1;
 	}

@@ -25,6 +25,16 @@
  * become the placeholders "#email", "#tel" and "#iban" (so that no address or
  * number reaches the model file); URLs become "#url" (plus their "u:" host).
  *
+ * Shared features (feature augmentation, Daumé 2007): each subject term is
+ * emitted twice, as "s:term" and as "b:term", so that the model can use what
+ * subject and body have in common and still weigh the subject on its own (on
+ * the French corpus and 20 Newsgroups alike this does better than either
+ * alone). With share_quotes, quoted words are shared the same way: right for
+ * newsgroups and lists, where a quote is on the topic of the reply (20
+ * Newsgroups: accuracy 0.8621 -> 0.8646), wrong for an association's mail,
+ * where a reply often quotes a message on another topic (French corpus,
+ * cross-validated macro-F1 0.897 -> 0.889): off by default, a training option.
+ *
  * Not thread-safe (Snowball stemmers and PCRE2 match data are per object): one
  * tokenizer per thread.
  */
@@ -46,6 +56,8 @@ struct tok_opts {
 	unsigned char bigrams;    /* bigrams of consecutive kept words (default 1) */
 	unsigned char zones;      /* split zones (default 1); 0: all text is "b:" */
 	unsigned char headers;    /* s:, d:, a:, h: features (default 1) */
+	unsigned char share_quotes; /* quoted words also count as body words
+				       (default 0; see above) */
 };
 
 void tok_opts_default(struct tok_opts *o);

@@ -33,6 +33,9 @@ static const char train_usage[] =
 	"  --min-df N           keep terms found in at least N messages (default 2)\n"
 	"  --max-features N     vocabulary size bound (default 262144)\n"
 	"  --no-bigrams         words only\n"
+	"  --share-quotes       quoted words also count as body words (right for\n"
+	"                       newsgroups and lists, where quotes stay on topic;\n"
+	"                       wrong for mail that quotes other topics: off by default)\n"
 	"  --threads N          worker threads (default: one per CPU, at most 8)\n"
 	"  --quiet              no progress and no summary\n";
 
@@ -46,10 +49,10 @@ static const char cv_usage[] =
 	"  --folds K            folds (default 5)\n"
 	"  --json               one JSON object instead of tables\n"
 	"  (and --algo, --lang, --seed, --c, --min-df, --max-features, --no-bigrams,\n"
-	"   --threads as for `triage train`)\n";
+	"   --share-quotes, --threads as for `triage train`)\n";
 
 enum { OPT_CORPUS = 256, OPT_OUT, OPT_ALGO, OPT_LANG, OPT_SEED, OPT_C, OPT_FOLDS, OPT_MINDF,
-       OPT_MAXFEAT, OPT_NOBIGRAMS, OPT_THREADS, OPT_QUIET, OPT_JSON, OPT_HELP };
+       OPT_MAXFEAT, OPT_NOBIGRAMS, OPT_SHAREQ, OPT_THREADS, OPT_QUIET, OPT_JSON, OPT_HELP };
 
 static const struct option train_options[] = {
 	{ "corpus", required_argument, NULL, OPT_CORPUS },
@@ -62,6 +65,7 @@ static const struct option train_options[] = {
 	{ "min-df", required_argument, NULL, OPT_MINDF },
 	{ "max-features", required_argument, NULL, OPT_MAXFEAT },
 	{ "no-bigrams", no_argument, NULL, OPT_NOBIGRAMS },
+	{ "share-quotes", no_argument, NULL, OPT_SHAREQ },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "json", no_argument, NULL, OPT_JSON },
@@ -146,6 +150,9 @@ static int parse_args(int argc, char **argv, struct train_args *a)
 			break;
 		case OPT_NOBIGRAMS:
 			a->opts.tok.bigrams = 0;
+			break;
+		case OPT_SHAREQ:
+			a->opts.tok.share_quotes = 1;
 			break;
 		case OPT_THREADS:
 			if (parse_ull(optarg, 1, 64, &v) < 0)
