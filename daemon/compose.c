@@ -367,7 +367,7 @@ static int put_date(struct buf *b, const char *name, time_t t)
 	char sign = off < 0 ? '-' : '+';
 	if (off < 0)
 		off = -off;
-	return buf_printf(b, "%s: %s, %d %s %04d %02d:%02d:%02d %c%02ld%02ld\r\n", name,
+	return buf_printf(b, "%s: %s, %02d %s %04d %02d:%02d:%02d %c%02ld%02ld\r\n", name,
 			  wd[tm.tm_wday], tm.tm_mday, mon[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
 			  tm.tm_min, tm.tm_sec, sign, off / 60, off % 60);
 }
@@ -404,8 +404,11 @@ static int put_message_id(struct buf *b, const char *name, const struct fwd_env 
 		d = strrchr(env->from, '@') + 1;
 	if (!domain_ok(d))
 		d = "localhost";
-	return buf_printf(b, "%s: <triage.%lld.%016llx@%s>\r\n", name, (long long)env->now,
-			  rand64(), d);
+	char id[320];
+	snprintf(id, sizeof id, "<triage.%lld.%016llx@%s>", (long long)env->now, rand64(), d);
+	/* A msg-id cannot be folded inside: it goes on a line of its own. */
+	return buf_printf(b, "%s:%s%s\r\n", name,
+			  strlen(name) + 2 + strlen(id) > FOLD_AT ? "\r\n " : " ", id);
 }
 
 /* Quoted-printable (RFC 2045 6.7) of our note, lines ending at '\n'. A '.'
@@ -573,7 +576,7 @@ char *compose_forward(const struct fwd_env *env, const struct fwd_note *note,
 		goto fail;
 	buf_reset(&t);
 	if (note_text(&t, env, note) < 0 || put_qp(&b, t.data, t.len) < 0 ||
-	    buf_printf(&b, "--%s\r\n"
+	    buf_printf(&b, "\r\n--%s\r\n"
 			   "Content-Type: message/rfc822\r\n"
 			   "Content-Disposition: attachment; filename=\"message-origine.eml\"\r\n"
 			   "Content-Transfer-Encoding: %s\r\n\r\n", boundary, cte) < 0 ||
