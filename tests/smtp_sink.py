@@ -108,7 +108,8 @@ class Sink:
         env = "MAIL FROM:<%s>\n" % envelope.mail_from
         env += "".join("RCPT TO:<%s>\n" % r for r in envelope.rcpt_tos)
         env += "HELO: %s\n" % session.host_name
-        env += "TLS: %s\n" % ("yes" if session.ssl else "no")
+        tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
+        env += "TLS: %s\n" % ("yes" if tls else "no")
         env += "AUTH: %s\n" % user
         write_atomic(base + ".env", env.encode())
         return "250 OK queued as %04d" % self.n
@@ -167,11 +168,16 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
 
-    def factory(**kw):
+    def factory(implicit_tls=False, **kw):
         # hostname given: aiosmtpd would otherwise look up the FQDN, slowly
-        # on a machine without DNS.
+        # on a machine without DNS. aiosmtpd only knows of TLS it started
+        # itself (STARTTLS): on the implicit-TLS port, AUTH must be allowed
+        # explicitly.
+        args = dict(auth)
+        if implicit_tls and args:
+            args["auth_require_tls"] = False
         return lambda: SMTP(sink, hostname="sink.test", data_size_limit=a.max_size,
-                            enable_SMTPUTF8=True, loop=loop, **auth, **kw)
+                            enable_SMTPUTF8=True, loop=loop, **args, **kw)
 
     async def hang(reader, writer):
         try:
@@ -188,7 +194,7 @@ def main():
                 factory(tls_context=tls, require_starttls=True), "127.0.0.1", a.starttls)))
         if a.smtps is not None:
             servers.append(("smtps", await loop.create_server(
-                factory(), "127.0.0.1", a.smtps, ssl=tls)))
+                factory(implicit_tls=True), "127.0.0.1", a.smtps, ssl=tls)))
         if a.hang is not None:
             servers.append(("hang", await asyncio.start_server(hang, "127.0.0.1", a.hang)))
         return servers
