@@ -4,16 +4,17 @@
  * The original is never parsed as MIME here: it is copied, only its line ends
  * made CRLF (what SMTP, IMAP APPEND and DKIM's canonical form all expect), so
  * that what a volunteer receives is what the sender sent. The one header
- * that is read is the Subject, for the tag; its RFC 2047 words are decoded
- * with libetpan (mailmime_encoded_phrase_parse) only when the new subject
- * must be written again as a whole, i.e. when it holds raw 8-bit bytes.
+ * that is read is the Subject, for the tag. The tag is put before it as it
+ * was written, RFC 2047 words and folding included; the subject is decoded
+ * (libetpan's mailmime_encoded_phrase_parse) to see whether the tag is
+ * already there, and written again as a whole only when it holds raw 8-bit
+ * bytes, which a header may not.
  * Everything this file writes itself (note, headers) is UTF-8 with controls
  * removed, so that no input can add a header line.
  */
 #include "daemon/compose.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,8 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include <libetpan/libetpan.h>
+#include <libetpan/mailimf.h>
+#include <libetpan/mailmime_decode.h>
 
 #include "common/buf.h"
 #include "common/util.h"
@@ -627,26 +629,20 @@ static char *decode_subject(const char *s, size_t n)
 	return NULL;
 }
 
-/* Whether s starts with an RFC 2047 encoded word (then a blank or the end):
- * text put before it must then end inside an encoded word of its own, since
- * the space between two encoded words is not displayed. */
+/* Whether s starts with an RFC 2047 encoded word, "=?charset?Q|B?text?="
+ * followed by a blank or the end: text put before it must then end inside an
+ * encoded word of its own, since the space between two encoded words is not
+ * displayed. */
 static int starts_encoded_word(const char *s, size_t n)
 {
-	if (n < 8 || s[0] != '=' || s[1] != '?')
+	size_t end = 0;
+	while (end < n && !is_wsp(s[end]) && s[end] != '\r' && s[end] != '\n')
+		end++;
+	if (end < 8 || s[0] != '=' || s[1] != '?' || s[end - 2] != '?' || s[end - 1] != '=')
 		return 0;
-	size_t i = 2, q = 0;
-	for (; i < n && !is_wsp(s[i]) && s[i] != '\r' && s[i] != '\n'; i++) {
-		if (s[i] != '?')
-			continue;
-		if (q == 2 && i + 1 < n && s[i + 1] == '=') {
-			i += 2;
-			return i == n || is_wsp(s[i]) || s[i] == '\r' || s[i] == '\n';
-		}
-		q++;
-		if (q == 2 && !(i >= 2 && strchr("QqBb", s[i - 1]) && s[i - 2] == '?'))
-			return 0;
-	}
-	return 0;
+	const char *q = memchr(s + 2, '?', end - 2);   /* ends the charset */
+	return q && q > s + 2 && q + 3 <= s + end - 2 && q[1] && strchr("QqBb", q[1]) &&
+	       q[2] == '?';
 }
 
 /* Appends the new Subject value (after "Subject:") and the line end. */
@@ -667,12 +663,13 @@ static int put_tagged_subject(struct buf *b, const char *orig, const struct hdr 
 		const char *d = decoded;
 		while (is_wsp(*d))
 			d++;
-		int r = buf_append(&v, tag, taglen) < 0 || buf_appendc(&v, ' ') < 0 ||
-				put_clean(&v, d, strlen(d), 2 * COMPOSE_MAX_SUBJECT) < 0 ||
-				put_encoded(b, &col, v.data, v.len) < 0 ||
-				buf_append(b, "\r\n", 2) < 0 ? -1 : 0;
+		int r = 0;
+		if (buf_append(&v, tag, taglen) < 0 || buf_appendc(&v, ' ') < 0 ||
+		    put_clean(&v, d, strlen(d), 2 * COMPOSE_MAX_SUBJECT) < 0 ||
+		    put_encoded(b, &col, v.data, v.len) < 0 || buf_append(b, "\r\n", 2) < 0)
+			r = errf(err, errsz, "out of memory");
 		buf_release(&v);
-		return r < 0 ? errf(err, errsz, "out of memory") : 0;
+		return r;
 	}
 	/* ASCII subject, encoded words or not: kept byte for byte after the tag. */
 	size_t r0 = 0;

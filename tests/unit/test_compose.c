@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include <libetpan/mailmime.h>
+
 #include "daemon/compose.c"
 
 #define DATA_DIR "tests/data/compose/"
@@ -610,6 +612,52 @@ static void test_tag_encoded_subjects(void **state)
 		  "=?ISO-8859-1?Q?B=E9n=E9volat_pour_la_f=EAte?=");
 }
 
+/* A subject of one line, tagged: the new value as written and as shown. */
+static void tag_one(const char *subject, const char *tag, char **raw, char **shown)
+{
+	char m[512];
+	snprintf(m, sizeof m, "From: a@exemple.fr\r\nSubject: %s\r\n\r\nx\r\n", subject);
+	size_t len;
+	char err[256];
+	char *out = compose_tag_subject(m, strlen(m), tag, "A", &len, err, sizeof err);
+	assert_non_null(out);
+	*raw = field(out, len, "Subject");
+	if (shown)
+		*shown = decoded_field(out, len, "Subject");
+	free(out);
+}
+
+static void test_tag_encoded_word_edges(void **state)
+{
+	static const struct { const char *subject, *tag, *shown; } t[] = {
+		/* base64 word */
+		{ "=?UTF-8?B?w4l0w6k=?=", "[\xc3\x89t\xc3\xa9]", "[\xc3\x89t\xc3\xa9] \xc3\x89t\xc3\xa9" },
+		/* two words in a row after the tag */
+		{ "=?utf-8?q?a?= =?utf-8?q?b?=", "[\xc3\x89]", "[\xc3\x89] ab" },
+		/* an empty subject */
+		{ "", "[\xc3\x89]", "[\xc3\x89]" },
+	};
+	char *raw, *shown;
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		tag_one(t[i].subject, t[i].tag, &raw, &shown);
+		assert_string_equal(shown, t[i].shown);
+		free(raw);
+		free(shown);
+	}
+	/* Text that looks like an encoded word without being one: the space stays
+	 * outside the tag's word (libetpan cannot show these: read the bytes). */
+	static const char *const fake[] = { "=? pas un mot", "=?utf-8?x?abc?= x", "=?utf-8?q?abc" };
+	for (size_t i = 0; i < ARRAY_SIZE(fake); i++) {
+		tag_one(fake[i], "[\xc3\x89]", &raw, NULL);
+		size_t rl = strlen(raw), fl = strlen(fake[i]);
+		assert_true(rl > fl + 4);
+		assert_string_equal(raw + rl - fl, fake[i]);
+		assert_memory_equal(raw + rl - fl - 3, "?= ", 3);
+		assert_true(raw[rl - fl - 4] != '_');
+		free(raw);
+	}
+}
+
 static void test_tag_raw_8bit_subjects(void **state)
 {
 	/* raw Latin-1 bytes in the Subject: decoded and written again encoded */
@@ -920,6 +968,7 @@ int main(void)
 		cmocka_unit_test(test_redirect),
 		cmocka_unit_test(test_tag_ascii),
 		cmocka_unit_test(test_tag_encoded_subjects),
+		cmocka_unit_test(test_tag_encoded_word_edges),
 		cmocka_unit_test(test_tag_raw_8bit_subjects),
 		cmocka_unit_test(test_tag_no_subject),
 		cmocka_unit_test(test_tag_without_separator),
