@@ -8,7 +8,7 @@
 /usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || skip_all "python3-aiosmtpd is not installed"
 command -v openssl >/dev/null || skip_all "openssl is not installed"
 . "$TOP/tests/smtp_sink.sh"
-plan 66
+plan 67
 
 D=$BUILD/itest/smtp_driver
 DATA=$TOP/tests/data/compose
@@ -72,10 +72,12 @@ is "STARTTLS trusting nothing: refused, permanent" "$rc" 1
 like "... the certificate is the reason" "$(out st_noca)" "^failed temporary=0: .*certificate"
 send st_sys --url "$STARTTLS" --tls starttls --system-ca "$DATA/lf.eml" "$R1"
 is "STARTTLS trusting only the system's CAs: refused, permanent" "$rc" 1
+send st_both --url "$STARTTLS" --tls starttls --ca "$SMTP_CA" --system-ca "$DATA/lf.eml" "$R1"
+is "STARTTLS trusting the CA and the system's CAs: sent" "$rc" 0
 send st_plain --url "$PLAIN" --tls starttls --ca "$SMTP_CA" "$DATA/lf.eml" "$R1"
 is "STARTTLS required, server without it: refused, permanent (no fallback to plain)" "$rc" 1
 like "... says STARTTLS" "$(out st_plain)" "STARTTLS"
-is "nothing was delivered by the refused attempts" "$(smtp_sink_count)" $((n0 + 1))
+is "nothing was delivered by the refused attempts" "$(smtp_sink_count)" $((n0 + 2))
 
 # ---- implicit TLS -----------------------------------------------------------------
 send tls --url "$SMTPS" --tls implicit --ca "$SMTP_CA" "$DATA/lf.eml" "$R1"
