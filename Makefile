@@ -64,6 +64,7 @@ CFG_SRC    := $(sort $(wildcard config/*.c))
 DMN_SRC    := $(sort $(filter-out daemon/main.c,$(wildcard daemon/*.c)))
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC   := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+ITEST_SRC  := $(sort $(wildcard tests/integration/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -76,6 +77,7 @@ LIBS       := $(LIB_DMN) $(LIB_CFG) $(LIB_CLF) $(LIB_COMMON)
 TRIAGE     := $(BUILD)/triage
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(ITEST_SRC))
 
 CORPUS     := corpus/fr
 CORPUS_FILES := $(shell find $(CORPUS) -mindepth 2 -type f 2>/dev/null)
@@ -133,7 +135,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
 
-unit: $(UNIT_BINS) $(TRIAGE)
+# Helper programs of the integration tests (tests/integration/*.c).
+$(BUILD)/itest/%: $(BUILD)/obj/tests/integration/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+
+unit: $(UNIT_BINS) $(ITEST_BINS) $(TRIAGE)
 
 # One unit test by name: make test-zones
 test-%: $(BUILD)/tests/test_%
