@@ -39,6 +39,7 @@ static const struct alias {
 	{ "unknown", K_UNKNOWN, NULL, 0 },
 	{ "unknown-8bit", K_UNKNOWN, NULL, 0 },
 	{ "x-unknown", K_UNKNOWN, NULL, 0 },
+	{ "default_charset", K_UNKNOWN, NULL, 0 },
 	{ "x-user-defined", K_UNKNOWN, NULL, 0 },
 	{ "charset", K_UNKNOWN, NULL, 0 },
 	{ "none", K_UNKNOWN, NULL, 0 },
@@ -93,10 +94,17 @@ static const struct alias {
 	{ "iso-2022-jp", K_STATEFUL, "ISO-2022-JP-2", 0 },
 };
 
-/* Prefixes of ASCII-incompatible encodings: their bytes must go through iconv. */
-static const char *const stateful[] = {
-	"iso-2022", "csiso2022", "utf-7", "utf7", "unicode-1-1-utf-7", "hz", "utf-16",
-	"utf16", "utf-32", "utf32", "ucs-2", "ucs2", "ucs-4", "ucs4", "unicode",
+/* Prefixes of ASCII-incompatible encodings: their bytes must go through iconv.
+   The wide ones (wide = 1) are only believed when the bytes hold a NUL: spam
+   labels plain text "unicode" or "utf-16". */
+static const struct {
+	const char *prefix;
+	int wide;
+} stateful[] = {
+	{ "iso-2022", 0 }, { "csiso2022", 0 }, { "utf-7", 0 }, { "utf7", 0 },
+	{ "unicode-1-1-utf-7", 0 }, { "hz", 0 }, { "utf-16", 1 }, { "utf16", 1 },
+	{ "utf-32", 1 }, { "utf32", 1 }, { "ucs-2", 1 }, { "ucs2", 1 },
+	{ "ucs-4", 1 }, { "ucs4", 1 }, { "unicode", 1 },
 };
 
 /*
@@ -105,9 +113,10 @@ static const char *const stateful[] = {
  * and classifies it. *lax is set for labels whose 8-bit bytes prove them wrong.
  */
 static enum kind charset_classify(const char *label, char *name, size_t namesz,
-				  const char **iconv_name, int *lax)
+				  const char **iconv_name, int *lax, int *wide)
 {
 	*lax = 0;
+	*wide = 0;
 	*iconv_name = name;
 	if (!label)
 		return K_UNKNOWN;
@@ -141,9 +150,12 @@ static enum kind charset_classify(const char *label, char *name, size_t namesz,
 			return aliases[i].kind;
 		}
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(stateful); i++)
-		if (strncmp(name, stateful[i], strlen(stateful[i])) == 0)
+	for (size_t i = 0; i < ARRAY_SIZE(stateful); i++) {
+		if (strncmp(name, stateful[i].prefix, strlen(stateful[i].prefix)) == 0) {
+			*wide = stateful[i].wide;
 			return K_STATEFUL;
+		}
+	}
 	return K_ICONV;
 }
 
@@ -217,7 +229,7 @@ static int cp1252(const char *in, size_t n, size_t limit, struct buf *out, int *
 			i++;
 		if (i > start && buf_append(out, in + start, i - start) < 0)
 			return -1;
-		for (; i < n && s[i] >= 0x80; i++) {
+		for (; i < n && s[i] >= 0x80 && out->len < limit; i++) {
 			unsigned cp = s[i] >= 0xa0 ? s[i] : cp1252_c1[s[i] - 0x80];
 			char u[3];
 			size_t k;
@@ -316,12 +328,16 @@ const char *charset_to_utf8(const char *label, const char *in, size_t n, size_t 
 {
 	char name[48];
 	const char *iconv_name;
-	int lax;
-	enum kind kind = charset_classify(label, name, sizeof name, &iconv_name, &lax);
+	int lax, wide;
+	enum kind kind = charset_classify(label, name, sizeof name, &iconv_name, &lax, &wide);
 
 	if (n == 0) {
 		*outlen = 0;
 		return in ? in : "";
+	}
+	if (wide && !memchr(in, '\0', n)) {
+		kind = K_UNKNOWN;
+		*guessed = 1;
 	}
 	if (kind != K_STATEFUL) {
 		if (charset_is_ascii(in, n)) {

@@ -56,8 +56,10 @@ static enum role role_of(const xmlNode *n)
 	const char *name = (const char *)n->name;
 	if (!name)
 		return R_INLINE;
+	/* Called twice per element of every HTML-only mail: only the names
+	   starting with the same letter are compared. */
 	for (size_t i = 0; i < ARRAY_SIZE(roles); i++)
-		if (strcmp(name, roles[i].name) == 0)
+		if (roles[i].name[0] == name[0] && strcmp(name, roles[i].name) == 0)
 			return roles[i].role;
 	return R_INLINE;
 }

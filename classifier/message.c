@@ -60,6 +60,11 @@ static int text_reserve(struct text *t, size_t n)
 	return 0;
 }
 
+static int is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 /* Appends valid UTF-8 as it is, cutting it at max. */
 static void text_raw(struct text *t, const char *p, size_t n)
 {
@@ -67,21 +72,19 @@ static void text_raw(struct text *t, const char *p, size_t n)
 		return;
 	size_t room = t->max - t->len;
 	if (n > room) {
+		/* only blanks past the limit (a part's final line break) are no loss */
+		for (size_t i = room; i < n && !t->cut; i++)
+			if (!is_blank(p[i]))
+				t->cut = 1;
 		n = room;
 		while (n > 0 && ((unsigned char)p[n] & 0xc0) == 0x80)
 			n--;
-		t->cut = 1;
 	}
 	if (n == 0 || text_reserve(t, n) < 0)
 		return;
 	memcpy(t->s + t->len, p, n);
 	t->len += n;
 	t->s[t->len] = '\0';
-}
-
-static int is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
 /*
@@ -203,6 +206,16 @@ static enum line_kind line_kind(const char *l, size_t n)
 	return i < n && l[i] == ':' ? L_FIELD : L_BAD;
 }
 
+/* Whether l[0..n) holds w (lowercase ASCII), ignoring case. */
+static int contains_ci(const char *l, size_t n, const char *w)
+{
+	size_t wl = strlen(w);
+	for (size_t i = 0; i + wl <= n; i++)
+		if ((l[i] | 0x20) == w[0] && strncasecmp(l + i, w, wl) == 0)
+			return 1;
+	return 0;
+}
+
 struct scan {
 	size_t start;      /* first byte given to libetpan (leading junk such as an
 			      mbox "From " line skipped) */
@@ -220,7 +233,10 @@ struct scan {
  * line over the limits, and counts Content-Type lines (every MIME part but
  * defaulted ones has one, so they bound how many parts and how deep a nesting
  * libetpan can build, and how deep its recursive parser can go).
- * With header_only, stops at the end of the header.
+ * With header_only, stops at the end of the header. The body of a message
+ * whose Content-Type names neither multipart nor message is not scanned when
+ * it is too short to hold a line over the limit: libetpan does not recurse
+ * into it, and most mail is such (all of 20 Newsgroups).
  *
  * A junk line in the header is dropped when header fields follow it; otherwise
  * the header ends there and the body begins (as libetpan reads it).
@@ -231,6 +247,7 @@ static void scan(const char *raw, size_t n, const struct msg_limits *lim, int he
 	enum { S_JUNK, S_HEADER, S_BAD, S_BODY } state = S_JUNK;
 	size_t off = 0, lineno = 0;
 	size_t field = SIZE_MAX, field_len = 0, bad = 0;
+	int in_ct = 0, container = 0;
 
 	memset(s, 0, sizeof *s);
 	s->long_field = SIZE_MAX;
@@ -247,13 +264,21 @@ static void scan(const char *raw, size_t n, const struct msg_limits *lim, int he
 			s->long_line_no = lineno;
 			s->long_line_len = len;
 		}
-		if (len >= 12 && (l[0] == 'C' || l[0] == 'c') && strncasecmp(l, "content-type", 12) == 0)
-			s->ct_lines++;
+		int ct = len >= 12 && (l[0] == 'C' || l[0] == 'c') &&
+			 strncasecmp(l, "content-type", 12) == 0;
+		s->ct_lines += (size_t)ct;
 		if (state != S_BODY) {
 			enum line_kind k = line_kind(l, len);
 			if (k == L_CONT && state != S_JUNK) {
 				field_len += len;
+				if (in_ct && (contains_ci(l, len, "multipart") ||
+					      contains_ci(l, len, "message")))
+					container = 1;
 			} else {
+				in_ct = k == L_FIELD && ct;
+				if (in_ct && (contains_ci(l, len, "multipart") ||
+					      contains_ci(l, len, "message")))
+					container = 1;
 				if (field != SIZE_MAX && field_len > lim->max_header_len &&
 				    s->long_field == SIZE_MAX) {
 					s->long_field = field;
@@ -278,7 +303,8 @@ static void scan(const char *raw, size_t n, const struct msg_limits *lim, int he
 					bad = off;
 				}
 			}
-			if (state == S_BODY && header_only)
+			if (state == S_BODY &&
+			    (header_only || (!container && n - off <= lim->max_line_len)))
 				break;
 		}
 		off = next;
@@ -561,10 +587,17 @@ static int fill_headers(struct ctx *c, struct mailimf_fields *fields)
 			clistiter *first = ml && ml->mb_list ? clist_begin(ml->mb_list) : NULL;
 			struct mailimf_mailbox *mb = first ? clist_content(first) : NULL;
 			if (!have_from && mb && mb->mb_addr_spec) {
-				char *s = token_text(c, mb->mb_addr_spec, strlen(mb->mb_addr_spec), 1);
-				if (!s)
-					return -1;
-				set_str(&c->from_addr, s);
+				/* libetpan takes "Jean <jean@example.org" (no '>') whole */
+				const char *a = mb->mb_addr_spec;
+				if (a[strcspn(a, " \t<>()\",;")]) {
+					if (from_fallback(c, a) < 0)
+						return -1;
+				} else {
+					char *s = token_text(c, a, strlen(a), 1);
+					if (!s)
+						return -1;
+					set_str(&c->from_addr, s);
+				}
 				have_from = 1;
 			}
 			break;
