@@ -670,6 +670,13 @@ static int parse_header_only(struct ctx *c, const char *raw, const struct scan *
 
 enum ptype { P_PLAIN, P_HTML, P_TEXT_OTHER, P_RFC822, P_STATUS, P_OTHER };
 
+/* text/ subtypes that hold data rather than prose */
+static const char *const text_data[] = {
+	"calendar", "x-vcalendar", "vcard",      "x-vcard", "directory",
+	"rfc822-headers", "css",   "javascript", "ecmascript", "x-javascript",
+	"xml",      "csv",         "x-csv",      "tab-separated-values",
+};
+
 static enum ptype ptype_of(const struct mailmime_content *ct)
 {
 	if (!ct || !ct->ct_type)
@@ -679,13 +686,14 @@ static enum ptype ptype_of(const struct mailmime_content *ct)
 		const struct mailmime_discrete_type *d = ct->ct_type->tp_data.tp_discrete_type;
 		if (!d || d->dt_type != MAILMIME_DISCRETE_TYPE_TEXT)
 			return P_OTHER;
-		/* enriched and richtext are plain text with a few tags */
-		if (!*sub || strcasecmp(sub, "plain") == 0 || strcasecmp(sub, "enriched") == 0 ||
-		    strcasecmp(sub, "richtext") == 0)
-			return P_PLAIN;
 		if (strcasecmp(sub, "html") == 0)
 			return P_HTML;
-		return P_TEXT_OTHER; /* calendar, vcard, rfc822-headers, csv...: data */
+		/* RFC 2046: an unknown text subtype is read as text/plain
+		   (text/x-usenet-FAQ, text/enriched...), but these are data */
+		for (size_t i = 0; i < ARRAY_SIZE(text_data); i++)
+			if (strcasecmp(sub, text_data[i]) == 0)
+				return P_TEXT_OTHER;
+		return P_PLAIN;
 	}
 	const struct mailmime_composite_type *t = ct->ct_type->tp_data.tp_composite_type;
 	if (t && t->ct_type == MAILMIME_COMPOSITE_TYPE_MESSAGE) {

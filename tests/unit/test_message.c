@@ -547,6 +547,22 @@ static void test_image_only(void **state)
 	msg_release(&m);
 }
 
+static void test_text_subtypes(void **state)
+{
+	struct msg m;
+	/* an unknown text subtype is text/plain (RFC 2046) */
+	parse_str("Content-Type: text/x-usenet-FAQ; version=1.0\n\nArchive-name: faq\n", &m);
+	assert_string_equal(m.text, "Archive-name: faq");
+	assert_int_equal(m.flags & MSG_NO_TEXT, 0);
+	msg_release(&m);
+	/* an invitation is data, not prose */
+	parse_str("Content-Type: multipart/mixed; boundary=c\n\n--c\n\nVenez !\n--c\n"
+		  "Content-Type: text/calendar; method=REQUEST\n\nBEGIN:VCALENDAR\n--c--\n",
+		  &m);
+	assert_string_equal(m.text, "Venez !");
+	msg_release(&m);
+}
+
 static void test_forwarded_message(void **state)
 {
 	struct msg m;
@@ -1067,6 +1083,7 @@ int main(void)
 		cmocka_unit_test(test_nested_mixed_in_alternative),
 		cmocka_unit_test(test_rfc2231_and_2047_names),
 		cmocka_unit_test(test_image_only),
+		cmocka_unit_test(test_text_subtypes),
 		cmocka_unit_test(test_forwarded_message),
 		cmocka_unit_test(test_delivery_report),
 		cmocka_unit_test(test_signed),
