@@ -967,9 +967,15 @@ static int part_body(struct ctx *c, const struct mailmime *mm, const char **p, s
 	*n = d->dt_data.dt_text.dt_length;
 	if (d->dt_encoded && (d->dt_encoding == MAILMIME_MECHANISM_BASE64 ||
 			      d->dt_encoding == MAILMIME_MECHANISM_QUOTED_PRINTABLE)) {
-		size_t idx = 0, len = 0;
+		size_t idx = 0, len = 0, n_in = *n;
 		char *out = NULL;
-		int r = mailmime_part_parse(*p, *n, &idx, d->dt_encoding, &out, &len);
+		/* libetpan 1.9.4 reads a byte past the end of quoted-printable
+		   data that ends with '=' and one character: that broken
+		   escape is dropped instead */
+		if (d->dt_encoding == MAILMIME_MECHANISM_QUOTED_PRINTABLE && n_in >= 2 &&
+		    (*p)[n_in - 2] == '=' && (*p)[n_in - 1] != '\r' && (*p)[n_in - 1] != '\n')
+			n_in -= 2;
+		int r = mailmime_part_parse(*p, n_in, &idx, d->dt_encoding, &out, &len);
 		if (r == MAILIMF_ERROR_MEMORY)
 			return fail_nomem(c);
 		if (r == MAILIMF_NO_ERROR && out) {

@@ -115,6 +115,18 @@ static void test_quoted_printable(void **state)
 	assert_string_equal(m.text, "Bonjour,\nJe voudrais m'inscrire à la visite guidée du samedi "
 				    "matin, c'est possible ?\n\nMerci d'avance");
 	msg_release(&m);
+	/* a broken escape at the very end of the buffer (found by the fuzzer:
+	   libetpan read past it); the copy has no NUL after it */
+	static const char tail[] = "Content-Transfer-Encoding: quoted-printable\n\nabc=C3=A9=4";
+	char *raw = malloc(sizeof tail - 1);
+	assert_non_null(raw);
+	memcpy(raw, tail, sizeof tail - 1);
+	char err[64];
+	assert_int_equal(msg_parse(&m, raw, sizeof tail - 1, NULL, err, sizeof err), 0);
+	check_valid(&m);
+	assert_string_equal(m.text, "abcé");
+	msg_release(&m);
+	free(raw);
 }
 
 static void test_base64(void **state)
