@@ -336,10 +336,10 @@ static char *clean_header(const char *raw, size_t hdr, size_t len, size_t *outle
 		const char *l = raw + off;
 		const char *nl = memchr(l, '\n', hdr - off);
 		size_t full = nl ? (size_t)(nl - l) + 1 : hdr - off;
-		size_t len_ = full - (nl ? 1 : 0);
-		if (len_ && l[len_ - 1] == '\r')
-			len_--;
-		enum line_kind k = line_kind(l, len_);
+		size_t ll = full - (nl ? 1 : 0);
+		if (ll && l[ll - 1] == '\r')
+			ll--;
+		enum line_kind k = line_kind(l, ll);
 		if (k == L_BAD)
 			dropping = 1;
 		else if (k != L_CONT)
@@ -387,7 +387,8 @@ static int hput(struct hout *h, const char *p, size_t n)
 	return 0;
 }
 
-/* Appends bytes of unknown charset (a raw 8-bit header) as UTF-8. */
+/* Appends p[0..n) in charset label (NULL: unknown, as raw 8-bit header bytes)
+   as UTF-8. */
 static int hput_raw(struct ctx *c, struct hout *h, const char *label, const char *p, size_t n)
 {
 	int guessed = 0; /* MSG_CHARSET_GUESSED is about parts, not header words */
@@ -1440,8 +1441,8 @@ int msg_parse(struct msg *m, const char *raw, size_t len, const struct msg_limit
 		lim = &def;
 	}
 	if (len > lim->max_size) {
-		int r = msg_parse_headers(m, raw, len, lim, NULL, 0);
-		(void)r;
+		/* decided from its header: fill what it gives, report the size */
+		msg_parse_headers(m, raw, len, lim, NULL, 0);
 		return errf(err, errsz, "message too large (%zu bytes, limit %zu)", len, lim->max_size);
 	}
 	struct ctx c;
