@@ -134,7 +134,7 @@ static enum kind charset_classify(const char *label, char *name, size_t namesz,
 		unsigned char c = (unsigned char)label[len];
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-		      c == ':' || c == '+' || c == '(' || c == ')'))
+		      c == ':' || c == '+'))
 			break;
 		if (len + 1 >= namesz)
 			return K_UNKNOWN;
@@ -377,6 +377,15 @@ const char *charset_to_utf8(const char *label, const char *in, size_t n, size_t 
 	} else {
 		r = convert(cd, in, n, limit, out, guessed);
 		iconv_close(cd);
+		/* glibc's UTF-8 decoder (reached through aliases such as
+		   "utf(8") lets code points past U+10FFFF through */
+		if (r == 0 && !utf8_valid(out->data ? out->data : "", out->len)) {
+			struct buf bad = *out;
+			buf_init(out, bad.max);
+			*guessed = 1;
+			r = guess(bad.data, bad.len, limit, out);
+			buf_release(&bad);
+		}
 	}
 	if (r < 0)
 		return NULL;
