@@ -155,6 +155,7 @@ struct ctx {
 	int plain_parts, html_parts;
 	int plain_text;  /* text/plain parts that gave text */
 	int guessed;
+	const char *hdr_charset; /* for raw 8-bit header bytes: the body's charset */
 	unsigned flags;
 	char *subject, *from_addr, *message_id;
 	char **names;
@@ -387,12 +388,14 @@ static int hput(struct hout *h, const char *p, size_t n)
 	return 0;
 }
 
-/* Appends p[0..n) in charset label (NULL: unknown, as raw 8-bit header bytes)
-   as UTF-8. */
+/* Appends p[0..n) in charset label (NULL for raw 8-bit header bytes, which
+   mailers write in the charset of the body) as UTF-8. */
 static int hput_raw(struct ctx *c, struct hout *h, const char *label, const char *p, size_t n)
 {
 	int guessed = 0; /* MSG_CHARSET_GUESSED is about parts, not header words */
 	size_t ulen;
+	if (!label)
+		label = c->hdr_charset;
 	const char *u = charset_to_utf8(label, p, n, SIZE_MAX, &c->conv, &ulen, &guessed);
 	if (!u)
 		return -1;
@@ -1344,6 +1347,30 @@ static int parse_tree(struct ctx *c, const char *p, size_t n, size_t depth, enum
 	return ret;
 }
 
+/* The charset of the first text part (depth-first), or NULL. */
+static const char *first_charset(const struct ctx *c, const struct mailmime *mm, size_t depth)
+{
+	if (!mm || depth > c->lim->max_depth)
+		return NULL;
+	if (mm->mm_type == MAILMIME_SINGLE) {
+		enum ptype t = ptype_of(mm->mm_content_type);
+		if (t != P_PLAIN && t != P_HTML)
+			return NULL;
+		struct mailmime_single_fields sf;
+		mailmime_single_fields_init(&sf, mm->mm_mime_fields, mm->mm_content_type);
+		return sf.fld_content_charset;
+	}
+	if (mm->mm_type == MAILMIME_MULTIPLE && mm->mm_data.mm_multipart.mm_mp_list) {
+		for (clistiter *it = clist_begin(mm->mm_data.mm_multipart.mm_mp_list); it;
+		     it = clist_next(it)) {
+			const char *cs = first_charset(c, clist_content(it), depth + 1);
+			if (cs)
+				return cs;
+		}
+	}
+	return NULL;
+}
+
 /* ---- entry points ------------------------------------------------------------ */
 
 static void ctx_init(struct ctx *c, const struct msg_limits *lim, char *err, size_t errsz)
@@ -1484,6 +1511,7 @@ int msg_parse(struct msg *m, const char *raw, size_t len, const struct msg_limit
 	} else if (r != MAILIMF_NO_ERROR || !root) {
 		ret = parse_header_only(&c, raw, &s, s.hdr_end);
 	} else if (root->mm_type == MAILMIME_MESSAGE) {
+		c.hdr_charset = first_charset(&c, root->mm_data.mm_message.mm_msg_mime, 0);
 		if (fill_headers(&c, root->mm_data.mm_message.mm_fields) < 0)
 			ret = fail_nomem(&c);
 		else if (root->mm_data.mm_message.mm_msg_mime)

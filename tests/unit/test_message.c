@@ -351,6 +351,10 @@ static void test_rfc2047_subjects(void **state)
 		{ "Subject: =?\n\nx\n", "=?" },
 		{ "Subject: Caf\xE9 \xE0 10h\n\nx\n", "Café à 10h" },
 		{ "Subject: d\xC3\xA9j\xC3\xA0\n\nx\n", "déjà" },
+		/* raw 8-bit header bytes are in the body's charset */
+		{ "Subject: \xF0\xD2\xC9\xD7\xC5\xD4!\nContent-Type: text/plain; charset=koi8-r\n\nx\n",
+		  "Привет!" },
+		{ "Subject: d\xC3\xA9j\xC3\xA0\nContent-Type: text/plain; charset=koi8-r\n\nx\n", "déjà" },
 		{ "Subject:   several \t  blanks\n   folded\n\nx\n", "several blanks folded" },
 		{ "Subject: tab\x01" "and\x7f" "controls\n\nx\n", "tab and controls" },
 	};
