@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -142,6 +143,21 @@ static void text_end_part(struct text *t)
 
 /* ---- parse state ------------------------------------------------------------ */
 
+/*
+ * libetpan parses each level of multipart nesting over the whole rest of the
+ * message, so a deep nesting costs depth x size before the walk can count it
+ * (a 30 MB message nested 500 deep takes half a minute). The scan simulates
+ * the nesting: a stack of the multipart boundaries declared and not closed yet.
+ */
+#define NEST_MAX 512
+
+struct nest {
+	const char *b[NEST_MAX];
+	size_t n[NEST_MAX];
+	size_t height, max;
+};
+
+
 struct ctx {
 	const struct msg_limits *lim;
 	char *err;
@@ -160,6 +176,7 @@ struct ctx {
 	char *subject, *from_addr, *message_id;
 	char **names;
 	size_t n_names, names_cap;
+	struct nest nest; /* scratch of scan() */
 };
 
 static int fail_nomem(struct ctx *c)
@@ -217,6 +234,66 @@ static int contains_ci(const char *l, size_t n, const char *w)
 	return 0;
 }
 
+/* The boundary parameter of a Content-Type line, or NULL. */
+static const char *boundary_in(const char *l, size_t len, size_t *blen)
+{
+	for (size_t i = 0; i + 9 <= len; i++) {
+		if ((l[i] | 0x20) != 'b' || strncasecmp(l + i, "boundary", 8) != 0)
+			continue;
+		size_t j = i + 8;
+		while (j < len && (l[j] == ' ' || l[j] == '\t'))
+			j++;
+		if (j == len || l[j] != '=')
+			continue;
+		j++;
+		while (j < len && (l[j] == ' ' || l[j] == '\t'))
+			j++;
+		size_t k = j;
+		if (j < len && l[j] == '"') {
+			for (k = ++j; k < len && l[k] != '"'; k++)
+				;
+		} else {
+			while (k < len && l[k] != ';' && l[k] != ' ' && l[k] != '\t')
+				k++;
+		}
+		*blen = k - j;
+		return k > j ? l + j : NULL;
+	}
+	return NULL;
+}
+
+static void nest_push(struct nest *ns, const char *b, size_t n)
+{
+	if (ns->height == NEST_MAX) {
+		ns->max = NEST_MAX + 1;
+		return;
+	}
+	ns->b[ns->height] = b;
+	ns->n[ns->height++] = n;
+	if (ns->height > ns->max)
+		ns->max = ns->height;
+}
+
+/* A line starting with "--": the delimiter ("--b") or close ("--b--") of an
+   open boundary ends the parts nested below it. */
+static void nest_line(struct nest *ns, const char *l, size_t len)
+{
+	for (size_t i = ns->height; i-- > 0;) {
+		size_t k = 2 + ns->n[i];
+		if (len < k || memcmp(l + 2, ns->b[i], ns->n[i]) != 0)
+			continue;
+		int close = len >= k + 2 && l[k] == '-' && l[k + 1] == '-';
+		if (!close) {
+			while (k < len && (l[k] == ' ' || l[k] == '\t'))
+				k++;
+			if (k != len)
+				continue;
+		}
+		ns->height = close ? i : i + 1;
+		return;
+	}
+}
+
 struct scan {
 	size_t start;      /* first byte given to libetpan (leading junk such as an
 			      mbox "From " line skipped) */
@@ -226,14 +303,15 @@ struct scan {
 	size_t long_field_len;
 	size_t long_line_no, long_line_len; /* first line over max_line_len (1-based) */
 	size_t ct_lines;   /* lines starting with "Content-Type" */
+	size_t nesting;    /* deepest multipart nesting seen (an upper bound) */
 };
 
 /*
  * One pass over raw, before libetpan sees it: finds the header, the lines that
  * libetpan's header parser would stop at, the first header field and the first
- * line over the limits, and counts Content-Type lines (every MIME part but
- * defaulted ones has one, so they bound how many parts and how deep a nesting
- * libetpan can build, and how deep its recursive parser can go).
+ * line over the limits, counts Content-Type lines (every MIME part but
+ * defaulted ones has one, so they bound how many parts libetpan can build and
+ * how deep its recursive parser can go) and follows the multipart nesting.
  * With header_only, stops at the end of the header. The body of a message
  * whose Content-Type names neither multipart nor message is not scanned when
  * it is too short to hold a line over the limit: libetpan does not recurse
@@ -243,14 +321,15 @@ struct scan {
  * the header ends there and the body begins (as libetpan reads it).
  */
 static void scan(const char *raw, size_t n, const struct msg_limits *lim, int header_only,
-		 struct scan *s)
+		 struct nest *ns, struct scan *s)
 {
 	enum { S_JUNK, S_HEADER, S_BAD, S_BODY } state = S_JUNK;
 	size_t off = 0, lineno = 0;
 	size_t field = SIZE_MAX, field_len = 0, bad = 0;
-	int in_ct = 0, container = 0;
+	int in_ct = 0, multi = 0, pushed = 0, container = 0;
 
 	memset(s, 0, sizeof *s);
+	ns->height = ns->max = 0;
 	s->long_field = SIZE_MAX;
 	s->hdr_end = SIZE_MAX;
 	while (off < n) {
@@ -265,21 +344,32 @@ static void scan(const char *raw, size_t n, const struct msg_limits *lim, int he
 			s->long_line_no = lineno;
 			s->long_line_len = len;
 		}
-		int ct = len >= 12 && (l[0] == 'C' || l[0] == 'c') &&
-			 strncasecmp(l, "content-type", 12) == 0;
-		s->ct_lines += (size_t)ct;
+		int cont = len && (l[0] == ' ' || l[0] == '\t');
+		if (len >= 12 && (l[0] == 'C' || l[0] == 'c') && strncasecmp(l, "content-type", 12) == 0) {
+			s->ct_lines++;
+			in_ct = 1;
+			multi = pushed = 0;
+		} else if (!cont) {
+			in_ct = 0;
+		}
+		if (in_ct) {
+			multi = multi || contains_ci(l, len, "multipart");
+			if (state != S_BODY && (multi || contains_ci(l, len, "message")))
+				container = 1;
+			size_t bl;
+			const char *b = multi && !pushed ? boundary_in(l, len, &bl) : NULL;
+			if (b) {
+				nest_push(ns, b, bl);
+				pushed = 1;
+			}
+		} else if (ns->height && len >= 2 && l[0] == '-' && l[1] == '-') {
+			nest_line(ns, l, len);
+		}
 		if (state != S_BODY) {
 			enum line_kind k = line_kind(l, len);
 			if (k == L_CONT && state != S_JUNK) {
 				field_len += len;
-				if (in_ct && (contains_ci(l, len, "multipart") ||
-					      contains_ci(l, len, "message")))
-					container = 1;
 			} else {
-				in_ct = k == L_FIELD && ct;
-				if (in_ct && (contains_ci(l, len, "multipart") ||
-					      contains_ci(l, len, "message")))
-					container = 1;
 				if (field != SIZE_MAX && field_len > lim->max_header_len &&
 				    s->long_field == SIZE_MAX) {
 					s->long_field = field;
@@ -320,6 +410,23 @@ static void scan(const char *raw, size_t n, const struct msg_limits *lim, int he
 		s->hdr_end = state == S_BAD ? bad : state == S_JUNK ? 0 : n;
 	if (s->hdr_end < s->start)
 		s->hdr_end = s->start;
+	s->nesting = ns->max;
+}
+
+/*
+ * Whether what the scan found must be refused before libetpan: more Content-
+ * Type lines than parts allowed (the stack depth of its recursive parser), or
+ * a nesting over max_depth in a message big enough for that to cost (nesting
+ * x size over 256 MiB, about half a second; smaller ones are left to the walk,
+ * which counts exactly). Reports the error in c.
+ */
+static int scan_refuses(struct ctx *c, const struct scan *s, size_t len)
+{
+	if (c->ct_lines > c->lim->max_parts)
+		return fail_limit(c, "too many MIME parts (more than %zu)", c->lim->max_parts);
+	if (s->nesting > c->lim->max_depth && (double)s->nesting * (double)len > 256.0 * 1024 * 1024)
+		return fail_limit(c, "MIME nesting too deep (more than %zu)", c->lim->max_depth);
+	return 0;
 }
 
 /*
@@ -1321,10 +1428,10 @@ static int walk(struct ctx *c, struct mailmime *mm, size_t depth, enum mode mode
 static int parse_tree(struct ctx *c, const char *p, size_t n, size_t depth, enum mode mode)
 {
 	struct scan s;
-	scan(p, n, c->lim, 0, &s);
+	scan(p, n, c->lim, 0, &c->nest, &s);
 	c->ct_lines += s.ct_lines;
-	if (c->ct_lines > c->lim->max_parts)
-		return fail_limit(c, "too many MIME parts (more than %zu)", c->lim->max_parts);
+	if (scan_refuses(c, &s, n) < 0)
+		return -1;
 	char *copy = NULL;
 	const char *data = p + s.start;
 	size_t len = n - s.start;
@@ -1375,7 +1482,8 @@ static const char *first_charset(const struct ctx *c, const struct mailmime *mm,
 
 static void ctx_init(struct ctx *c, const struct msg_limits *lim, char *err, size_t errsz)
 {
-	memset(c, 0, sizeof *c);
+	/* not the 8 KiB nest scratch, which scan() sets up: it runs per message */
+	memset(c, 0, offsetof(struct ctx, nest));
 	c->lim = lim;
 	c->err = err;
 	c->errsz = errsz;
@@ -1447,7 +1555,7 @@ int msg_parse_headers(struct msg *m, const char *raw, size_t len, const struct m
 	struct ctx c;
 	ctx_init(&c, lim, err, errsz);
 	struct scan s;
-	scan(raw, len, lim, 1, &s);
+	scan(raw, len, lim, 1, &c.nest, &s);
 	int ret = 0;
 	if (s.long_field != SIZE_MAX && s.long_field < s.hdr_end) {
 		parse_header_only(&c, raw, &s, s.long_field);
@@ -1475,7 +1583,7 @@ int msg_parse(struct msg *m, const char *raw, size_t len, const struct msg_limit
 	struct ctx c;
 	ctx_init(&c, lim, err, errsz);
 	struct scan s;
-	scan(raw, len, lim, 0, &s);
+	scan(raw, len, lim, 0, &c.nest, &s);
 	c.ct_lines = s.ct_lines;
 	int ret = 0;
 	if (s.long_field != SIZE_MAX && s.long_field < s.hdr_end) {
@@ -1484,14 +1592,15 @@ int msg_parse(struct msg *m, const char *raw, size_t len, const struct msg_limit
 				 lim->max_header_len);
 		return ctx_finish(&c, m, ret, 1);
 	}
-	if (s.long_line_no || s.ct_lines > lim->max_parts) {
+	if (s.long_line_no) {
 		parse_header_only(&c, raw, &s, s.hdr_end);
-		if (s.long_line_no)
-			ret = fail_limit(&c, "line too long (line %zu: %zu bytes, limit %zu)",
-					 s.long_line_no, s.long_line_len, lim->max_line_len);
-		else
-			ret = fail_limit(&c, "too many MIME parts (more than %zu)", lim->max_parts);
+		ret = fail_limit(&c, "line too long (line %zu: %zu bytes, limit %zu)", s.long_line_no,
+				 s.long_line_len, lim->max_line_len);
 		return ctx_finish(&c, m, ret, 1);
+	}
+	if (scan_refuses(&c, &s, len) < 0) {
+		parse_header_only(&c, raw, &s, s.hdr_end);
+		return ctx_finish(&c, m, -1, 1);
 	}
 
 	char *copy = NULL;

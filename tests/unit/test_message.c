@@ -19,8 +19,10 @@
 
 #include <cmocka.h>
 
+/* included to reach scan(), the check made before libetpan */
+#include "classifier/message.c"
+
 #include "classifier/charset.h"
-#include "classifier/message.h"
 #include "common/buf.h"
 #include "common/util.h"
 
@@ -893,6 +895,58 @@ static void test_limit_depth(void **state)
 	free(raw);
 }
 
+static size_t nesting_of(const char *raw)
+{
+	struct msg_limits lim;
+	msg_limits_default(&lim);
+	struct nest ns;
+	struct scan s;
+	scan(raw, strlen(raw), &lim, 0, &ns, &s);
+	return s.nesting;
+}
+
+static void test_scan_nesting(void **state)
+{
+	char *raw = nested(6);
+	assert_int_equal(nesting_of(raw), 6);
+	free(raw);
+	/* siblings closed, left open (the parent's delimiter ends them), quoted */
+	assert_int_equal(nesting_of("Content-Type: multipart/mixed; boundary=\"m\"\n\n"
+				    "--m\nContent-Type: multipart/alternative;\n boundary=a1\n\n"
+				    "--a1\n\nx\n--a1--\n"
+				    "--m\nContent-Type: multipart/alternative; boundary = a2\n\n"
+				    "--a2\n\nx\n"
+				    "--m  \nContent-Type: multipart/related; boundary=a3\n\n--a3\n\nx\n"
+				    "--m--\n"),
+			 2);
+	/* a boundary that is not a multipart's, a delimiter with junk after it */
+	assert_int_equal(nesting_of("Content-Type: multipart/mixed; boundary=m\n\n"
+				    "--m\nContent-Type: text/plain; boundary=t\n\nx\n"
+				    "--m\nContent-Type: multipart/mixed; boundary=n\n\n--mjunk\n"
+				    "--m\nContent-Type: multipart/mixed; boundary=o\n\nx\n--m--\n"),
+			 2);
+
+	/* 499 levels around 3 MB: refused before libetpan (which would scan
+	   every level over the rest of the message), whatever the walk says */
+	struct buf b;
+	buf_init(&b, (size_t)8 << 20);
+	assert_int_equal(buf_appends(&b, "Subject: Deep\n"), 0);
+	for (int i = 0; i < 499; i++)
+		assert_int_equal(buf_printf(&b, "Content-Type: multipart/mixed; boundary=n%d\n\n--n%d\n", i, i), 0);
+	assert_int_equal(buf_appends(&b, "Content-Type: text/plain\n\n"), 0);
+	while (b.len < ((size_t)3 << 20))
+		assert_int_equal(buf_appends(&b, "padding padding padding padding padding padding\n"), 0);
+	assert_int_equal(nesting_of(b.data), 499);
+	struct msg m;
+	char err[256];
+	assert_int_equal(msg_parse(&m, b.data, b.len, NULL, err, sizeof err), -1);
+	assert_string_equal(err, "MIME nesting too deep (more than 20)");
+	check_valid(&m);
+	assert_string_equal(m.subject, "Deep");
+	msg_release(&m);
+	buf_release(&b);
+}
+
 static void test_limit_text(void **state)
 {
 	static const char raw[] = "Content-Type: text/plain; charset=utf-8\n\néééééééééé\n";
@@ -1008,7 +1062,7 @@ struct tally {
 	size_t files, errors, with_text, text_parts, html, guessed;
 };
 
-static void parse_tree(const char *dir, struct tally *t)
+static void parse_dir(const char *dir, struct tally *t)
 {
 	DIR *d = opendir(dir);
 	if (!d)
@@ -1022,7 +1076,7 @@ static void parse_tree(const char *dir, struct tally *t)
 		struct stat st;
 		assert_int_equal(stat(path, &st), 0);
 		if (S_ISDIR(st.st_mode)) {
-			parse_tree(path, t);
+			parse_dir(path, t);
 			continue;
 		}
 		size_t len;
@@ -1066,7 +1120,7 @@ static void test_corpora(void **state)
 	const char *dirs[] = { sa, news };
 	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
 		struct tally t = { 0 };
-		parse_tree(dirs[i], &t);
+		parse_dir(dirs[i], &t);
 		print_message("# %s: %zu files, non-empty text %zu (%.2f%%), with a text part %zu, "
 			      "HTML only %zu, charset guessed %zu\n",
 			      dirs[i], t.files, t.with_text, 100.0 * (double)t.with_text / (double)t.files,
@@ -1117,6 +1171,7 @@ int main(void)
 		cmocka_unit_test(test_limit_line),
 		cmocka_unit_test(test_limit_parts),
 		cmocka_unit_test(test_limit_depth),
+		cmocka_unit_test(test_scan_nesting),
 		cmocka_unit_test(test_limit_text),
 		cmocka_unit_test(test_parse_headers_only),
 		cmocka_unit_test(test_two_threads),
