@@ -170,6 +170,7 @@ struct ctx {
 	size_t ct_lines; /* Content-Type lines seen by the scans (bounds libetpan) */
 	int plain_parts, html_parts;
 	int plain_text;  /* text/plain parts that gave text */
+	int html_capped; /* an HTML part was too big to be read whole */
 	int guessed;
 	const char *hdr_charset; /* for raw 8-bit header bytes: the body's charset */
 	unsigned flags;
@@ -1116,6 +1117,15 @@ static int add_text(struct ctx *c, const struct mailmime *mm,
 	if (!u) {
 		r = fail_nomem(c);
 	} else if (html) {
+		/* libxml2's tree takes about twenty times the size of the HTML:
+		   four times the room left is text enough even for heavy markup */
+		size_t cap = room * 4 + 65536;
+		if (ulen > cap) {
+			while (cap > 0 && ((unsigned char)u[cap] & 0xc0) == 0x80)
+				cap--;
+			ulen = cap;
+			c->html_capped = 1;
+		}
 		buf_reset(&c->html);
 		if (html_to_text(u, ulen, room, &c->html) < 0)
 			r = fail_nomem(c);
@@ -1518,7 +1528,7 @@ static int ctx_finish(struct ctx *c, struct msg *m, int ret, int with_text)
 		m->text_len = c->text.len;
 		m->attachments = c->names;
 		m->n_attachments = c->n_names;
-		if (c->text.cut)
+		if (c->text.cut || c->html_capped)
 			m->flags |= MSG_TRUNCATED;
 		if (c->guessed)
 			m->flags |= MSG_CHARSET_GUESSED;

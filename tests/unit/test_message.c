@@ -972,6 +972,20 @@ static void test_limit_text(void **state)
 	assert_string_equal(m.text, "abcde");
 	assert_true(m.flags & MSG_TRUNCATED);
 	msg_release(&m);
+	/* a big HTML part is not read whole: only what can give the text kept */
+	struct buf b;
+	buf_init(&b, (size_t)1 << 22);
+	assert_int_equal(buf_appends(&b, "Content-Type: text/html\n\n"), 0);
+	while (b.len < ((size_t)1 << 21))
+		assert_int_equal(buf_appends(&b, "<p style=\"margin:0\">Bonjour &eacute;t&eacute;</p>\n"), 0);
+	lim.max_text = 1000;
+	assert_int_equal(msg_parse(&m, b.data, b.len, &lim, err, sizeof err), 0);
+	check_valid(&m);
+	assert_true(m.text_len > 900 && m.text_len <= 1000);
+	assert_true(strncmp(m.text, "Bonjour été\n\nBonjour été", strlen("Bonjour été\n\nBonjour été")) == 0);
+	assert_true(m.flags & MSG_TRUNCATED);
+	msg_release(&m);
+	buf_release(&b);
 }
 
 static void test_parse_headers_only(void **state)
