@@ -96,8 +96,10 @@ static void text(struct writer *w, const char *s)
 		}
 		if (blank && w->pre) {
 			if (c == '\n') {
-				put(w, "\n", 1);
-				w->newlines = w->newlines < 2 ? w->newlines + 1 : 2;
+				if (w->newlines < 2) {
+					put(w, "\n", 1);
+					w->newlines++;
+				}
 			} else if (c != '\r') {
 				put(w, " ", 1);
 				w->newlines = 0;
@@ -142,9 +144,11 @@ static int enter(struct writer *w, const xmlNode *n)
 	case R_SKIP:
 		return 0;
 	case R_BREAK:
-		put(w, "\n", 1);
 		w->space = 0;
-		w->newlines = w->newlines < 2 ? w->newlines + 1 : 2;
+		if (w->newlines < 2) {
+			put(w, "\n", 1);
+			w->newlines++;
+		}
 		return 0;
 	case R_LINE:
 		line_break(w, 1);

@@ -504,6 +504,12 @@ static void test_html_only(void **state)
 	assert_null(strstr(m.text, "Titre"));
 	assert_true(m.flags & MSG_HTML_ONLY);
 	msg_release(&m);
+	/* line breaks: at most one blank line; <pre> keeps its blanks */
+	parse_str("Content-Type: text/html\n\n<p>a<br><br><br><br>b</p>"
+		  "<pre>x  y\n\n\n\nz</pre><div>c</div>\n",
+		  &m);
+	assert_string_equal(m.text, "a\n\nb\n\nx  y\n\nz\n\nc");
+	msg_release(&m);
 }
 
 static void test_html_is_silent(void **state)
