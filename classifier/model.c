@@ -563,6 +563,7 @@ struct model *model_load(const char *path, char *err, size_t errsz)
 	if (map == MAP_FAILED) {
 		if (len == 0) {
 			errf(err, errsz, "%s: not a triage model file (empty)", path);
+			errno = EBADMSG;
 		} else {
 			errno = saved;
 			errf(err, errsz, "%s: %s", path, strerror(saved));
@@ -573,6 +574,7 @@ struct model *model_load(const char *path, char *err, size_t errsz)
 	if (!m) {
 		errf(err, errsz, "%s: %s", path, e);
 		munmap(map, len);
+		errno = EBADMSG;  /* the file is there, its content is wrong */
 		return NULL;
 	}
 	m->map = map;

@@ -47,7 +47,8 @@ struct model_info {
 struct model;
 
 /* Loads and validates a model file. Returns a model the caller frees with
- * model_free(), or NULL with err set ("PATH: reason"). */
+ * model_free(), or NULL with err set ("PATH: reason") and errno: that of the
+ * failing open or mmap, or EBADMSG when the file's content is wrong. */
 struct model *model_load(const char *path, char *err, size_t errsz);
 /* The same from memory (data is copied where needed; borrowed during the call). */
 struct model *model_load_mem(const void *data, size_t len, char *err, size_t errsz);

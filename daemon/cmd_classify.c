@@ -148,12 +148,15 @@ out:
 	return failed;
 }
 
-static struct model *load_model(const char *path)
+/* Loads a model; on failure says why and sets *status (66 missing, 65 bad). */
+static struct model *load_model(const char *path, int *status)
 {
 	char err[512];
 	struct model *m = model_load(path, err, sizeof err);
-	if (!m)
-		cmd_fail(errno == ENOENT ? EX_NOINPUT : EX_DATAERR, "%s", err);
+	if (!m) {
+		*status = errno == EBADMSG ? EX_DATAERR : EX_NOINPUT;
+		cmd_fail(*status, "%s", err);
+	}
 	return m;
 }
 
@@ -254,13 +257,13 @@ static int cmd_classify(int argc, char **argv)
 		fputs(classify_usage, stderr);
 		return EX_USAGE;
 	}
-	struct model *m = load_model(model_path);
+	int status = 0;
+	struct model *m = load_model(model_path, &status);
 	if (!m)
-		return errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
+		return status;
 	o.m = m;
 	if (o.threshold < 0)
 		o.threshold = model_threshold(m);
-	int status = 0;
 	for (int a = optind; a < argc; a++) {
 		char **paths;
 		size_t n;
@@ -336,9 +339,10 @@ static int cmd_eval(int argc, char **argv)
 		fputs(eval_usage, stderr);
 		return EX_USAGE;
 	}
-	struct model *m = load_model(model_path);
+	int status = 0;
+	struct model *m = load_model(model_path, &status);
 	if (!m)
-		return errno == ENOENT ? EX_NOINPUT : EX_DATAERR;
+		return status;
 	struct corpus c;
 	char err[512];
 	const char *dirs[1] = { corpus_path };
@@ -349,7 +353,6 @@ static int cmd_eval(int argc, char **argv)
 	int *truth = malloc((c.n ? c.n : 1) * sizeof *truth);
 	struct eval_acc acc = { malloc((c.n ? c.n : 1) * sizeof *acc.pred),
 				malloc((c.n ? c.n : 1) * sizeof *acc.conf) };
-	int status = 0;
 	if (!truth || !acc.pred || !acc.conf) {
 		status = cmd_fail(EX_OSERR, "out of memory");
 		goto out;
