@@ -40,17 +40,21 @@
 
 static volatile int stop_flag;
 static volatile sig_atomic_t hup_flag;
+/* Set by either signal: ends a wait (IDLE, a nap) early. */
+static volatile int wake_flag;
 
 static void on_term(int sig)
 {
 	(void)sig;
 	stop_flag = 1;
+	wake_flag = 1;
 }
 
 static void on_hup(int sig)
 {
 	(void)sig;
 	hup_flag = 1;
+	wake_flag = 1;
 }
 
 static const char usage[] =
@@ -306,7 +310,8 @@ static int wait_for_mail(struct runner *r)
 		double until = now_ms() + (double)ci->poll_interval * 1000 * 10;
 		while (!stop_flag && !hup_flag) {
 			watchdog(r);
-			int got = imap_idle(r->imap, IDLE_SLICE_MS, &stop_flag);
+			wake_flag = 0;
+			int got = imap_idle(r->imap, IDLE_SLICE_MS, &wake_flag);
 			if (got < 0) {
 				log_warn("waiting for mail: %s", imap_error_text(r->imap));
 				return -1;
