@@ -26,7 +26,9 @@
 #                           certificate does not name (host-name mismatch tests)
 #     DOVECOT_CA            the CA certificate (PEM) that signed the server's
 #     DOVECOT_DIR           the server's directory; DOVECOT_LOG its log
-#     DOVECOT_PID           the master process (its own process group)
+#     DOVECOT_PID           the server's process group (a timeout(1) that runs
+#                           the master: no server outlives $DOVECOT_LIFETIME s,
+#                           default 3600)
 #     DOVECOT_CAPS          the capabilities announced after login, one line
 #   returns 0 once the server answers, 1 with a message on stderr otherwise.
 # dovecot_stop              SIGTERM, then waits for the server (about 1 s)
@@ -40,6 +42,11 @@
 #                           UIDVALIDITY N with doveadm; the server keeps running
 #                           (clients see it at their next SELECT)
 # dovecot_uidvalidity FOLDER [USER]   prints the folder's UIDVALIDITY
+
+# A test stopped by SIGTERM or SIGINT (tests/run.sh's timeout, ^C) still runs
+# its at_exit cleanups, and so stops its servers.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 DOVECOT_USER="info@example.org"
 DOVECOT_PASSWORD="secret"
@@ -192,9 +199,11 @@ _dovecot_launch() {
 			return 1
 		fi
 	done
-	# setsid: the master leads its own process group, so that dovecot_kill
+	# setsid: the server leads its own process group, so that dovecot_kill
 	# reaches its imap processes too (they outlive a killed master).
-	setsid dovecot -F -c "$DOVECOT_DIR/dovecot.conf" >>"$DOVECOT_DIR/stderr" 2>&1 &
+	# timeout: a server whose test was killed outright does not stay forever.
+	setsid timeout -k 5 "${DOVECOT_LIFETIME:-3600}" \
+		dovecot -F -c "$DOVECOT_DIR/dovecot.conf" >>"$DOVECOT_DIR/stderr" 2>&1 &
 	DOVECOT_PID=$!
 	export DOVECOT_PID
 	if ! _dovecot_wait; then
@@ -233,15 +242,18 @@ dovecot_stop() {
 	kill -TERM "$DOVECOT_PID" 2>/dev/null
 	wait "$DOVECOT_PID" 2>/dev/null
 	# Its imap processes leave with the master; a straggler gets SIGKILL.
-	kill -KILL -- "-$DOVECOT_PID" 2>/dev/null
+	kill -KILL "-$DOVECOT_PID" 2>/dev/null
 	DOVECOT_PID=""
 	return 0
 }
 
 dovecot_kill() {
 	[ -n "$DOVECOT_PID" ] || return 0
-	kill -KILL -- "-$DOVECOT_PID" 2>/dev/null
+	kill -KILL "-$DOVECOT_PID" 2>/dev/null
 	wait "$DOVECOT_PID" 2>/dev/null
+	# The killed master may linger as a zombie (where PID 1 does not reap),
+	# and a new master would take its master.pid for a running server.
+	rm -f "$DOVECOT_DIR/run/master.pid"
 	DOVECOT_PID=""
 	return 0
 }
