@@ -790,7 +790,8 @@ int imap_select(struct imap *c, const char *utf8, struct imap_mailbox *info)
 	c->condstore = 0;
 	if (r != MAILIMAP_NO_ERROR)
 		return lib_fail(c, r, "SELECT");
-	c->condstore = condstore;
+	/* [NOMODSEQ]: the mailbox keeps no modseqs despite the capability. */
+	c->condstore = condstore && modseq != 0;
 	const struct mailimap_selection_info *sel = c->s->imap_selection_info;
 	if (sel) {
 		info->uidvalidity = sel->sel_uidvalidity;

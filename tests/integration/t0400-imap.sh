@@ -9,13 +9,14 @@ DRIVER="$BUILD/itest/imap_driver"
 UTIL="/usr/bin/python3 $TOP/tests/imap_util.py"
 [ -x "$DRIVER" ] || skip_all "$DRIVER is not built (make unit)"
 command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-plan 103
+plan 104
 
 dovecot_start || skip_all "Dovecot does not start"
 export IMAP_PASSWORD="$DOVECOT_PASSWORD"
 
 # d ARGS: the driver on the clear port (more options may precede commands).
-d() { "$DRIVER" -p "$IMAP_PORT" "$@" 2>&1; }
+# The driver reports on stdout; its stderr (sanitizer reports) is kept apart.
+d() { "$DRIVER" -p "$IMAP_PORT" "$@" 2>>"$TMP/driver.err"; }
 # field LINE-PREFIX N TEXT: the Nth tab-separated field of the first line
 # starting with LINE-PREFIX.
 field() { printf '%s\n' "$3" | awk -F '\t' -v p="$1" -v n="$2" '$1 == p { print $n; exit }'; }
@@ -47,23 +48,23 @@ msg "$TMP/m2" "<m2@example.org>" "Un gros message" 20000
 msg "$TMP/m3" "<m3@example.org>" "Troisième"
 
 # ---- TLS ----------------------------------------------------------------------
-out=$("$DRIVER" -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" caps 2>&1)
+out=$("$DRIVER" -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" caps 2>>"$TMP/driver.err")
 like "implicit TLS with the CA file" "$out" "^connected"
 out=$(d -t starttls -c "$DOVECOT_CA" caps)
 like "STARTTLS with the CA file" "$out" "^connected"
-out=$("$DRIVER" -p "$IMAPS_PORT" -t implicit caps 2>&1)
+out=$("$DRIVER" -p "$IMAPS_PORT" -t implicit caps 2>>"$TMP/driver.err")
 like "implicit TLS without the CA file: refused (self-signed)" "$out" "^error	TLS	.*issuer unknown"
 out=$(d -t starttls caps)
 like "STARTTLS without the CA file: refused" "$out" "^error	TLS	.*certificate not trusted"
-out=$("$DRIVER" -h "$IMAP_ALT_HOST" -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" caps 2>&1)
+out=$("$DRIVER" -h "$IMAP_ALT_HOST" -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" caps 2>>"$TMP/driver.err")
 like "implicit TLS, host name mismatch: refused" "$out" "^error	TLS	.*another name than $IMAP_ALT_HOST"
-out=$("$DRIVER" -h "$IMAP_ALT_HOST" -p "$IMAP_PORT" -t starttls -c "$DOVECOT_CA" caps 2>&1)
+out=$("$DRIVER" -h "$IMAP_ALT_HOST" -p "$IMAP_PORT" -t starttls -c "$DOVECOT_CA" caps 2>>"$TMP/driver.err")
 like "STARTTLS, host name mismatch: refused" "$out" "^error	TLS	.*another name"
-out=$("$DRIVER" -h localhost -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" caps 2>&1)
+out=$("$DRIVER" -h localhost -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" caps 2>>"$TMP/driver.err")
 like "a DNS name of the certificate (localhost) is accepted" "$out" "^connected"
-out=$("$DRIVER" -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" -S caps 2>&1)
+out=$("$DRIVER" -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" -S caps 2>>"$TMP/driver.err")
 like "the CA file alone (no system store) is enough" "$out" "^connected"
-out=$("$DRIVER" -p "$IMAPS_PORT" -t implicit -c "$TMP/none.pem" caps 2>&1)
+out=$("$DRIVER" -p "$IMAPS_PORT" -t implicit -c "$TMP/none.pem" caps 2>>"$TMP/driver.err")
 like "a missing CA file is named" "$out" "^error	TLS	.*none.pem: No such file"
 out=$(d -t implicit -c "$DOVECOT_CA" -T 5 caps)
 like "implicit TLS on a clear port: a TLS error" "$out" "^error	TLS	"
@@ -126,20 +127,20 @@ openssl ca -batch -config "$TMP/ca/ca.cnf" -cert "$DOVECOT_CA" -keyfile "$DOVECO
 	-in "$DOVECOT_DIR/server.csr" -extfile "$DOVECOT_DIR/server.ext" \
 	-startdate 20200101000000Z -enddate 20200102000000Z -out "$TMP/expired.pem" >/dev/null 2>&1
 start_fake tls "$TMP/port.tls" "$TMP/expired.pem" "$DOVECOT_DIR/server.key"
-out=$("$DRIVER" -p "$port" -t implicit -c "$DOVECOT_CA" caps 2>&1)
+out=$("$DRIVER" -p "$port" -t implicit -c "$DOVECOT_CA" caps 2>>"$TMP/driver.err")
 like "an expired certificate is refused, and said so" "$out" "^error	TLS	.*certificate not trusted: expired"
 
 start_fake hang "$TMP/port.hang"
-out=$("$DRIVER" -p "$port" -T 2 caps 2>&1)
+out=$("$DRIVER" -p "$port" -T 2 caps 2>>"$TMP/driver.err")
 like "a server that never answers: a network error" "$out" "^error	NET	"
 t=$(field error 3 "$out")
 check "... after the 2 s timeout (${t} ms)" between "$t" 1900 4000
-out=$("$DRIVER" -p "$port" -t implicit -c "$DOVECOT_CA" -T 2 caps 2>&1)
+out=$("$DRIVER" -p "$port" -t implicit -c "$DOVECOT_CA" -T 2 caps 2>>"$TMP/driver.err")
 like "... also during the TLS handshake" "$out" "^error	NET	.*timed out"
 t=$(field error 3 "$out")
 check "... after the timeout (${t} ms)" between "$t" 1900 4000
 free=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-out=$("$DRIVER" -p "$free" caps 2>&1)
+out=$("$DRIVER" -p "$free" caps 2>>"$TMP/driver.err")
 like "nothing listening: a network error" "$out" "^error	NET	.*cannot connect"
 
 # ---- authentication, namespace ---------------------------------------------------
@@ -194,13 +195,13 @@ is "fetch_meta CHANGEDSINCE: only what changed" "$(printf '%s\n' "$out" | awk -F
 
 # ---- fetch_bodies ------------------------------------------------------------------------
 mkdir "$TMP/out"
-out=$("$DRIVER" -p "$IMAP_PORT" -o "$TMP/out" select INBOX bodies 100000 1,2,3 2>&1)
+out=$("$DRIVER" -p "$IMAP_PORT" -o "$TMP/out" select INBOX bodies 100000 1,2,3 2>>"$TMP/driver.err")
 is "fetch_bodies: three whole messages" "$(printf '%s\n' "$out" | awk -F '\t' '$1 == "body" { printf "%s/%s ", $2, $5 }')" "1/0 2/0 3/0 "
 check "... byte for byte" cmp -s "$TMP/out/1" "$TMP/m1"
 is "BODY.PEEK: not marked \\Seen" "$($UTIL seen INBOX '<m1@example.org>')" "0"
 rm -f "$TMP/out/"*
 size2=$(wc -c <"$TMP/m2" | tr -d ' ')
-out=$("$DRIVER" -p "$IMAP_PORT" -o "$TMP/out" select INBOX bodies 5000 1,2,3,99 2>&1)
+out=$("$DRIVER" -p "$IMAP_PORT" -o "$TMP/out" select INBOX bodies 5000 1,2,3,99 2>>"$TMP/driver.err")
 is "over max_size: header only; a vanished UID is skipped" "$(printf '%s\n' "$out" | awk -F '\t' '$1 == "body" { printf "%s/%s ", $2, $5 }')" "1/0 2/1 3/0 "
 hdr=$(awk 'BEGIN { RS = "\r\n\r\n" } NR == 1 { print length($0) + 4; exit }' "$TMP/m2")
 is "... the header, with its blank line" "$(wc -c <"$TMP/out/2" | tr -d ' ')" "$hdr"
@@ -254,7 +255,7 @@ is "move of them: a new UID for each (COPYUID of every command)" "$(printf '%s\n
 is "... 225 left, 225 arrived" "$($UTIL count Lot '<m3@example.org>')/$($UTIL count Archives '<m3@example.org>')" "225/225"
 
 # ---- IDLE -------------------------------------------------------------------------------
-"$DRIVER" -p "$IMAP_PORT" select INBOX idle 10000 >"$TMP/idle" 2>&1 &
+"$DRIVER" -p "$IMAP_PORT" select INBOX idle 10000 >"$TMP/idle" 2>>"$TMP/driver.err" &
 idler=$!
 i=0
 while ! grep -q '^select' "$TMP/idle" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -282,7 +283,7 @@ dovecot_restart
 is "dovecot_restart keeps ports and mail" "$(field select 2 "$(d select INBOX)")" "$before"
 
 # ---- a server that stops answering mid-session (SIGSTOP) ----------------------------------------
-"$DRIVER" -p "$IMAP_PORT" -T 2 select INBOX sleep 700 noop >"$TMP/stop" 2>&1 &
+"$DRIVER" -p "$IMAP_PORT" -T 2 select INBOX sleep 700 noop >"$TMP/stop" 2>>"$TMP/driver.err" &
 st=$!
 i=0
 while ! grep -q '^select' "$TMP/stop" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -296,9 +297,9 @@ check "... after the 2 s timeout (${t} ms)" between "$t" 1900 4000
 like "... and it serves again after SIGCONT" "$(d noop)" "noop"
 
 # ---- a server killed mid-command ---------------------------------------------------------------
-"$DRIVER" -p "$IMAP_PORT" select INBOX idle 30000 >"$TMP/kill1" 2>&1 &
+"$DRIVER" -p "$IMAP_PORT" select INBOX idle 30000 >"$TMP/kill1" 2>>"$TMP/driver.err" &
 k1=$!
-"$DRIVER" -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" select INBOX noop-loop 30 >"$TMP/kill2" 2>&1 &
+"$DRIVER" -p "$IMAPS_PORT" -t implicit -c "$DOVECOT_CA" select INBOX noop-loop 30 >"$TMP/kill2" 2>>"$TMP/driver.err" &
 k2=$!
 i=0
 while ! { grep -q '^select' "$TMP/kill1" && grep -q '^select' "$TMP/kill2"; } && [ $i -lt 100 ]; do
@@ -366,4 +367,6 @@ is "... seen from another client" "$($UTIL count INBOX/Presse '<m1@example.org>'
 out=$(d append "À vérifier" "$TMP/m3" - 0 status "À vérifier")
 like "append and status in a prefixed folder" "$(field status 2 "$out")" "exists=1"
 dovecot_stop
+# (libetpan itself prints "GnuTLS error: ..." there on failed handshakes.)
+is "no sanitizer report from the driver" "$(grep -E 'Sanitizer|runtime error' "$TMP/driver.err")" ""
 finish
