@@ -9,7 +9,7 @@ DRIVER="$BUILD/itest/imap_driver"
 UTIL="/usr/bin/python3 $TOP/tests/imap_util.py"
 [ -x "$DRIVER" ] || skip_all "$DRIVER is not built (make unit)"
 command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-plan 104
+plan 106
 
 dovecot_start || skip_all "Dovecot does not start"
 export IMAP_PASSWORD="$DOVECOT_PASSWORD"
@@ -328,10 +328,11 @@ like "... with LOGIN too" "$out" "^error	AUTH	"
 dovecot_stop
 
 # ---- without MOVE and IDLE: COPY fallback, never a bare EXPUNGE -------------------------------
-dovecot_start --no-move --no-idle || { echo "Bail out! second Dovecot"; exit 1; }
-out=$(d caps)
+dovecot_start --no-move --no-idle --no-namespace || { echo "Bail out! second Dovecot"; exit 1; }
+out=$(d caps ns)
 caps=$(field caps 0 "$out")
-check "MOVE and IDLE no longer announced" eval '! printf "%s" "$caps" | grep -qE "MOVE|IDLE"'
+check "MOVE, IDLE and NAMESPACE no longer announced" eval '! printf "%s" "$caps" | grep -qE "MOVE|IDLE|NAMESPACE"'
+is "without NAMESPACE: the separator from LIST \"\" \"\", no prefix" "$(field ns 2 "$out")|$(field ns 3 "$out")" "/|-"
 for m in m1 m2 m3; do $UTIL append INBOX "$TMP/$m" >/dev/null; done
 $UTIL create Presse
 $UTIL flag INBOX "<m2@example.org>" + '\Deleted'
@@ -351,7 +352,9 @@ like "IDLE not offered: unsupported" "$out" "^error	UNSUPPORTED	"
 dovecot_stop
 
 # ---- a Cyrus-like namespace: INBOX/ prefix ------------------------------------------------------
-dovecot_start --prefix INBOX/ || { echo "Bail out! third Dovecot"; exit 1; }
+dovecot_start --prefix INBOX/ --user benevole@example.org:motdepasse ||
+	{ echo "Bail out! third Dovecot"; exit 1; }
+like "dovecot_start --user: another account" "$(d -u benevole@example.org -w motdepasse caps)" "^connected"
 out=$(d ns)
 is "NAMESPACE prefix INBOX/ and separator /" "$(field ns 2 "$out")|$(field ns 3 "$out")" "/|INBOX/"
 is "wire name: INBOX/Presse" "$(field wire 2 "$(d wire Presse)")" "INBOX/Presse"
