@@ -150,9 +150,10 @@ static int lib_fail(struct imap *c, int r, const char *what)
 static int usable(struct imap *c)
 {
 	if (c->dead) {
+		/* Keep the first error's text when it already says NET. */
 		if (c->err != IMAP_ERR_NET)
-			return set_err(c, IMAP_ERR_NET, "the connection was lost earlier: %s",
-				    "connect again");
+			return set_err(c, IMAP_ERR_NET,
+				       "the connection is unusable after an earlier error");
 		return -1;
 	}
 	return 0;
