@@ -142,6 +142,15 @@ $(BUILD)/itest/%: $(BUILD)/obj/tests/integration/%.o $(LIBS)
 
 unit: $(UNIT_BINS) $(ITEST_BINS) $(TRIAGE)
 
+# Helper programs of the integration tests (tests/integration/NAME.c ->
+# $(BUILD)/itest/NAME), linked like the unit tests but without cmocka; `unit`
+# builds them so that `make check` has them.
+ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(sort $(wildcard tests/integration/*.c)))
+$(BUILD)/itest/%: $(BUILD)/obj/tests/integration/%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
+unit: $(ITEST_BINS)
+
 # One unit test by name: make test-zones
 test-%: $(BUILD)/tests/test_%
 	$<

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <gnutls/gnutls.h>
@@ -89,6 +90,26 @@ static const char *server_said(const struct imap *c, char *out, size_t outsz)
 	return out;
 }
 
+/*
+ * libetpan reports a connection closed in the middle of a response as a parse
+ * error: nothing was read, or the socket is at its end.
+ */
+static int stream_closed(const struct imap *c)
+{
+	if (!c->s || !c->s->imap_stream)
+		return 1;
+	if (c->s->imap_stream_buffer && c->s->imap_stream_buffer->len == 0)
+		return 1;
+	int fd = mailstream_low_get_fd(mailstream_get_low(c->s->imap_stream));
+	struct pollfd p = { fd, POLLIN, 0 };
+	if (fd < 0 || poll(&p, 1, 0) < 0)
+		return 1;
+	if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+		return 1;
+	char b;
+	return (p.revents & POLLIN) && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 /* Converts a libetpan result into our kinds; what names the command. */
 static int lib_fail(struct imap *c, int r, const char *what)
 {
@@ -107,6 +128,8 @@ static int lib_fail(struct imap *c, int r, const char *what)
 	case MAILIMAP_ERROR_MEMORY:
 		return set_err(c, IMAP_ERR_NOMEM, "%s: %s", what, strerror(ENOMEM));
 	case MAILIMAP_ERROR_PARSE:
+		if (stream_closed(c))
+			return set_err(c, IMAP_ERR_NET, "%s: the connection was closed", what);
 		/* The rest of that response is still on the stream: the
 		 * connection cannot be trusted for another command. */
 		set_err(c, IMAP_ERR_BAD, "%s: the server's response could not be understood", what);
@@ -127,9 +150,10 @@ static int lib_fail(struct imap *c, int r, const char *what)
 static int usable(struct imap *c)
 {
 	if (c->dead) {
+		/* Keep the first error's text when it already says NET. */
 		if (c->err != IMAP_ERR_NET)
-			return set_err(c, IMAP_ERR_NET, "the connection was lost earlier: %s",
-				    "connect again");
+			return set_err(c, IMAP_ERR_NET,
+				       "the connection is unusable after an earlier error");
 		return -1;
 	}
 	return 0;
@@ -767,7 +791,8 @@ int imap_select(struct imap *c, const char *utf8, struct imap_mailbox *info)
 	c->condstore = 0;
 	if (r != MAILIMAP_NO_ERROR)
 		return lib_fail(c, r, "SELECT");
-	c->condstore = condstore;
+	/* [NOMODSEQ]: the mailbox keeps no modseqs despite the capability. */
+	c->condstore = condstore && modseq != 0;
 	const struct mailimap_selection_info *sel = c->s->imap_selection_info;
 	if (sel) {
 		info->uidvalidity = sel->sel_uidvalidity;
@@ -1269,6 +1294,52 @@ int imap_search(struct imap *c, const char *criteria, uint32_t **uids, size_t *n
 	return take_search_result(c, uids, n);
 }
 
+/*
+ * The UIDs above after whose flags changed since a modseq (sorted, caller
+ * frees), with UID FETCH (UID) (CHANGEDSINCE): libetpan 1.9.4 cannot parse
+ * the answer to SEARCH MODSEQ ("* SEARCH 3 (MODSEQ 5)").
+ */
+static int changed_uids(struct imap *c, uint32_t after, uint64_t changedsince, uint32_t **uids,
+			size_t *n)
+{
+	*uids = NULL;
+	*n = 0;
+	struct mailimap_set *set = mailimap_set_new_interval(after + 1, 0);   /* N:* */
+	struct mailimap_fetch_att *att = set ? mailimap_fetch_att_new_uid() : NULL;
+	struct mailimap_fetch_type *ft = att ? mailimap_fetch_type_new_fetch_att(att) : NULL;
+	if (!ft) {
+		if (att)
+			mailimap_fetch_att_free(att);
+		if (set)
+			mailimap_set_free(set);
+		return nomem(c);
+	}
+	clist *list = NULL;
+	int r = mailimap_uid_fetch_changedsince(c->s, set, ft, changedsince, &list);
+	mailimap_fetch_type_free(ft);
+	mailimap_set_free(set);
+	if (r != MAILIMAP_NO_ERROR) {
+		if (list)
+			mailimap_fetch_list_free(list);
+		return lib_fail(c, r, "UID FETCH (CHANGEDSINCE)");
+	}
+	size_t cnt = list ? (size_t)clist_count(list) : 0, k = 0;
+	uint32_t *raw = malloc((cnt ? cnt : 1) * sizeof *raw);
+	if (raw) {
+		for (clistiter *it = list ? clist_begin(list) : NULL; it; it = clist_next(it)) {
+			struct fetched f;
+			fetched_read(clist_content(it), &f);
+			if (f.uid)
+				raw[k++] = f.uid;
+		}
+		*uids = uids_sorted(raw, k, n);
+		free(raw);
+	}
+	if (list)
+		mailimap_fetch_list_free(list);
+	return *uids ? 0 : nomem(c);
+}
+
 int imap_fetch_meta(struct imap *c, uint32_t after, size_t max, int with_msgid,
 		    uint64_t changedsince, imap_msg_fn fn, void *ctx)
 {
@@ -1278,16 +1349,17 @@ int imap_fetch_meta(struct imap *c, uint32_t after, size_t max, int with_msgid,
 		return 0;
 	/* UIDs first, so that at most max messages are fetched however many
 	 * arrived (the first run on a full mailbox). */
-	char crit[80];
-	if (changedsince && c->condstore)
-		snprintf(crit, sizeof crit, "UID %u:* MODSEQ %llu", after + 1,
-			 (unsigned long long)changedsince + 1);
-	else
-		snprintf(crit, sizeof crit, "UID %u:*", after + 1);
 	uint32_t *uids;
 	size_t n;
-	if (imap_search(c, crit, &uids, &n) < 0)
-		return -1;
+	if (changedsince && c->condstore) {
+		if (changed_uids(c, after, changedsince, &uids, &n) < 0)
+			return -1;
+	} else {
+		char crit[32];
+		snprintf(crit, sizeof crit, "UID %u:*", after + 1);
+		if (imap_search(c, crit, &uids, &n) < 0)
+			return -1;
+	}
 	/* "N:*" includes the highest UID even when it is below N. */
 	size_t first = 0;
 	while (first < n && uids[first] <= after)
