@@ -135,21 +135,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS) -lcmocka
 
-# Helper programs of the integration tests (tests/integration/*.c).
+# Helper programs of the integration tests (tests/integration/NAME.c ->
+# $(BUILD)/itest/NAME), linked like the unit tests but without cmocka; `unit`
+# builds them so that `make check` has them.
 $(BUILD)/itest/%: $(BUILD)/obj/tests/integration/%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
 
 unit: $(UNIT_BINS) $(ITEST_BINS) $(TRIAGE)
-
-# Helper programs of the integration tests (tests/integration/NAME.c ->
-# $(BUILD)/itest/NAME), linked like the unit tests but without cmocka; `unit`
-# builds them so that `make check` has them.
-ITEST_BINS := $(patsubst tests/integration/%.c,$(BUILD)/itest/%,$(sort $(wildcard tests/integration/*.c)))
-$(BUILD)/itest/%: $(BUILD)/obj/tests/integration/%.o $(LIBS)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS) $(LDLIBS)
-unit: $(ITEST_BINS)
 
 # One unit test by name: make test-zones
 test-%: $(BUILD)/tests/test_%
