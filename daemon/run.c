@@ -323,6 +323,12 @@ static int wait_for_mail(struct runner *r)
 		return 0;
 	}
 	nap(r, (double)ci->poll_interval * 1000);
+	/* Servers tell a session about new mail in answers to commands such as
+	 * NOOP, not to SEARCH or FETCH: without it the next pass sees nothing. */
+	if (!stop_flag && imap_noop(r->imap) < 0) {
+		log_warn("polling: %s", imap_error_text(r->imap));
+		return -1;
+	}
 	return 0;
 }
 

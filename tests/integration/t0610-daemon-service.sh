@@ -68,8 +68,9 @@ check "... and mail is still filed with the old one" wait_for 5 inbox_empty
 sed 's|folder: "Autre"|folder: "Divers"|' "$TMP/good.yaml" >"$TMP/t.yaml"
 kill -HUP $pid
 check "a good configuration is loaded on SIGHUP" wait_for 5 grep -q 'configuration and model reloaded' "$TMP/run.log"
-imap append INBOX "$TOP/tests/data/fr-dev/Autre/004.eml" >/dev/null
-check "the new route is used" wait_for 10 in_folder Divers "$(grep -m1 -i '^Message-ID:' "$TOP/tests/data/fr-dev/Autre/004.eml" | sed 's/^[^:]*: *//')"
+# (a message the model is sure of: one it learnt from)
+imap append INBOX "$TOP/corpus/fr/Autre/010.eml" >/dev/null
+check "the new route is used" wait_for 10 in_folder Divers "$(grep -m1 -i '^Message-ID:' "$TOP/corpus/fr/Autre/010.eml" | sed 's/^[^:]*: *//')"
 
 # The server dies and comes back: triage reconnects without restarting.
 dovecot_kill
