@@ -47,6 +47,15 @@ char *strdup_or_null(const char *s);
 /* FNV-1a 64-bit hash (hash tables and the Message-ID hashes in logs). */
 unsigned long long hash64(const void *p, size_t n);
 
+/*
+ * Fault injection for the crash tests (tests/integration/t0620): when the
+ * environment variable TRIAGE_FAULT names this point, the process dies here at
+ * once, with no clean-up, as a kill -9 would leave it (exit status 137). The
+ * points are the windows between two steps that must both happen: see
+ * daemon/pipeline.c and daemon/imap.c.
+ */
+void fault_point(const char *point);
+
 /* True when s is valid UTF-8 (no overlongs, no surrogates). */
 int utf8_valid(const char *s, size_t n);
 

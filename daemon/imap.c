@@ -1661,6 +1661,7 @@ static int move_set(struct imap *c, struct mailimap_set *set, size_t count, cons
 		mailimap_set_free(dst);
 	if (c->caps & IMAP_CAP_MOVE)
 		return 0;
+	fault_point("copied");
 
 	/* The copy is there: now the originals, and only them. */
 	struct mailimap_flag_list *fl = mailimap_flag_list_new_empty();

@@ -526,6 +526,7 @@ static int tag_one(struct pipeline *p, struct item *it)
 				imap_err_text(p));
 			return -1;
 		}
+		fault_point("appended");
 		it->sm.tagged_uid = nu ? nu : UINT32_MAX;  /* appended, UID unknown */
 		/* Recorded before the original goes: a crash now must not append again. */
 		if (state_begin(p->st) < 0 || state_msg_update(p->st, &it->sm) < 0 ||
@@ -729,6 +730,7 @@ static int act(struct pipeline *p, struct item **v, size_t n)
 		}
 	}
 record:;
+	fault_point("acted");
 	double per = n ? (now_ms() - t0) / (double)n : 0;
 	if (state_begin(p->st) < 0) {
 		log_err("%s", state_error(p->st));
@@ -826,6 +828,7 @@ static int run_batch(struct pipeline *p, struct item *v, size_t n)
 		return -1;
 	}
 	p->last_uid = max_uid;
+	fault_point("decided");
 	r = act(p, todo, nt);
 	free(todo);
 	return r;

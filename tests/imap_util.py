@@ -209,6 +209,8 @@ def main():
     elif a.command == "messages":
         need(1)
         for uid, flags, mid, subj in u.headers(args[0]):
+            # one record per line: a decoded subject may hold line breaks or tabs
+            subj = re.sub(r"[\r\n\t]+", " ", subj)
             print("%d\t%s\t%s\t%s" % (uid, flags, mid, subj))
     elif a.command == "count":
         need(2)
