@@ -1340,32 +1340,10 @@ static int changed_uids(struct imap *c, uint32_t after, uint64_t changedsince, u
 	return *uids ? 0 : nomem(c);
 }
 
-int imap_fetch_meta(struct imap *c, uint32_t after, size_t max, int with_msgid,
-		    uint64_t changedsince, imap_msg_fn fn, void *ctx)
+/* Fetches the metadata of want[0..count) in chunks; see imap_fetch_meta. */
+static int fetch_meta_list(struct imap *c, const uint32_t *want, size_t count, int with_msgid,
+			   uint64_t changedsince, imap_msg_fn fn, void *ctx)
 {
-	if (usable(c) < 0)
-		return -1;
-	if (max == 0 || after == UINT32_MAX)
-		return 0;
-	/* UIDs first, so that at most max messages are fetched however many
-	 * arrived (the first run on a full mailbox). */
-	uint32_t *uids;
-	size_t n;
-	if (changedsince && c->condstore) {
-		if (changed_uids(c, after, changedsince, &uids, &n) < 0)
-			return -1;
-	} else {
-		char crit[32];
-		snprintf(crit, sizeof crit, "UID %u:*", after + 1);
-		if (imap_search(c, crit, &uids, &n) < 0)
-			return -1;
-	}
-	/* "N:*" includes the highest UID even when it is below N. */
-	size_t first = 0;
-	while (first < n && uids[first] <= after)
-		first++;
-	size_t count = n - first < max ? n - first : max;
-	const uint32_t *want = uids + first;
 	int ret = 0;
 	for (size_t done = 0; done < count && ret == 0;) {
 		size_t used;
@@ -1398,6 +1376,43 @@ int imap_fetch_meta(struct imap *c, uint32_t after, size_t max, int with_msgid,
 		if (done < count)
 			done += used;
 	}
+	return ret;
+}
+
+int imap_fetch_meta_uids(struct imap *c, const uint32_t *uids, size_t n, int with_msgid,
+			 imap_msg_fn fn, void *ctx)
+{
+	if (usable(c) < 0)
+		return -1;
+	return fetch_meta_list(c, uids, n, with_msgid, 0, fn, ctx);
+}
+
+int imap_fetch_meta(struct imap *c, uint32_t after, size_t max, int with_msgid,
+		    uint64_t changedsince, imap_msg_fn fn, void *ctx)
+{
+	if (usable(c) < 0)
+		return -1;
+	if (max == 0 || after == UINT32_MAX)
+		return 0;
+	/* UIDs first, so that at most max messages are fetched however many
+	 * arrived (the first run on a full mailbox). */
+	uint32_t *uids;
+	size_t n;
+	if (changedsince && c->condstore) {
+		if (changed_uids(c, after, changedsince, &uids, &n) < 0)
+			return -1;
+	} else {
+		char crit[32];
+		snprintf(crit, sizeof crit, "UID %u:*", after + 1);
+		if (imap_search(c, crit, &uids, &n) < 0)
+			return -1;
+	}
+	/* "N:*" includes the highest UID even when it is below N. */
+	size_t first = 0;
+	while (first < n && uids[first] <= after)
+		first++;
+	size_t count = n - first < max ? n - first : max;
+	int ret = fetch_meta_list(c, uids + first, count, with_msgid, changedsince, fn, ctx);
 	free(uids);
 	return ret;
 }

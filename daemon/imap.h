@@ -138,6 +138,11 @@ typedef int (*imap_msg_fn)(void *ctx, const struct imap_msg *m);
 int imap_fetch_meta(struct imap *c, uint32_t after, size_t max, int with_msgid,
 		    uint64_t changedsince, imap_msg_fn fn, void *ctx);
 
+/* The same for the given UIDs (sorted, ascending); those no longer there are
+ * skipped. As few commands as the UID sets allow, whatever n is. */
+int imap_fetch_meta_uids(struct imap *c, const uint32_t *uids, size_t n, int with_msgid,
+			 imap_msg_fn fn, void *ctx);
+
 /*
  * Fetches the given UIDs with BODY.PEEK[] (nothing is marked \Seen), in one
  * command; those of size above max_size only with BODY.PEEK[HEADER]

@@ -74,6 +74,12 @@ struct list_ctx {
 	int oom;
 };
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
 static int list_cb(void *ctx, const struct imap_msg *m)
 {
 	struct list_ctx *l = ctx;
@@ -993,22 +999,31 @@ static int recover(struct pipeline *p)
 		} else {
 			for (size_t i = 0; i < nt; i++)
 				v[i] = *todo[i];
+			/* flags and internal dates, in as few commands as possible */
 			struct list_ctx l = { 0 };
-			/* flags and internal dates */
-			for (size_t i = 0; i < nt && r == 0; i++) {
-				l.n = 0;
-				if (imap_fetch_meta(p->imap, v[i].uid - 1, 1, 0, 0, list_cb, &l) < 0)
+			uint32_t *uids = malloc(nt * sizeof *uids);
+			if (!uids) {
+				r = -1;
+			} else {
+				for (size_t i = 0; i < nt; i++)
+					uids[i] = v[i].uid;
+				qsort(uids, nt, sizeof *uids, cmp_u32);
+				if (imap_fetch_meta_uids(p->imap, uids, nt, 0, list_cb, &l) < 0)
 					r = -1;
-				else if (l.n == 1 && l.v[0].uid == v[i].uid) {
-					v[i].flags = l.v[0].flags;
-					v[i].nflags = l.v[0].nflags;
-					l.v[0].flags = NULL;
-					l.v[0].nflags = 0;
-				}
-				items_free(l.v, l.n);
-				l.v = NULL;
-				l.cap = 0;
+				free(uids);
 			}
+			for (size_t i = 0; i < nt && r == 0; i++) {
+				for (size_t k = 0; k < l.n; k++) {
+					if (l.v[k].uid != v[i].uid || !l.v[k].flags)
+						continue;
+					v[i].flags = l.v[k].flags;
+					v[i].nflags = l.v[k].nflags;
+					l.v[k].flags = NULL;
+					l.v[k].nflags = 0;
+					break;
+				}
+			}
+			items_free(l.v, l.n);
 			if (r == 0)
 				r = fetch_bodies(p, v, nt);
 			for (size_t i = 0; i < nt && r == 0; i++) {

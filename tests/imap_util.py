@@ -19,8 +19,8 @@ Commands:
   create FOLDER             creates and subscribes
   delete FOLDER
   subscribed                NAME                        (LSUB)
-  append FOLDER FILE [--flags "\\Seen $x"] [--date EPOCH]
-                            UID  (from APPENDUID)
+  append FOLDER FILE... [--flags "\\Seen $x"] [--date EPOCH]
+                            UID  (from APPENDUID), one line per file
   messages FOLDER           UID  FLAGS  MESSAGE-ID  SUBJECT  (decoded)
   count FOLDER MESSAGE-ID   how many messages carry that Message-ID
   flags FOLDER MESSAGE-ID   the flags of that message ("-" when none)
@@ -197,15 +197,17 @@ def main():
             name = re.match(rb'\(.*?\) (?:NIL|"(?:\\.|[^"])*") (.*)$', line).group(1).decode()
             print(mutf7_decode(name.strip('"')))
     elif a.command == "append":
-        need(2)
-        with open(args[1], "rb") as f:
-            msg = f.read()
-        date = imaplib.Time2Internaldate(a.date or time.time())
-        flags = "(%s)" % a.flags if a.flags else None
-        typ, data = m.append(wire(args[0]), flags, date, msg)
-        u.check(typ, data, "APPEND")
-        uid = re.search(rb"APPENDUID \d+ (\d+)", data[0])
-        print(uid.group(1).decode() if uid else "0")
+        if len(args) < 2:
+            p.error("append takes a folder and at least one file")
+        for path in args[1:]:
+            with open(path, "rb") as f:
+                msg = f.read()
+            date = imaplib.Time2Internaldate(a.date or time.time())
+            flags = "(%s)" % a.flags if a.flags else None
+            typ, data = m.append(wire(args[0]), flags, date, msg)
+            u.check(typ, data, "APPEND")
+            uid = re.search(rb"APPENDUID \d+ (\d+)", data[0])
+            print(uid.group(1).decode() if uid else "0")
     elif a.command == "messages":
         need(1)
         for uid, flags, mid, subj in u.headers(args[0]):

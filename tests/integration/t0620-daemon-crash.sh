@@ -1,6 +1,6 @@
 #!/bin/sh
-# Exactly once: triage killed with SIGKILL at random points while it files
-# batches of 200 messages, then restarted: at the end every message is in
+# Exactly once: triage killed with SIGKILL at a random one of the commands
+# that file a batch of 200 messages, then restarted: at the end every message is in
 # exactly one folder, none lost, none filed twice; with MOVE, and without
 # it (COPY, STORE \Deleted, UID EXPUNGE) with subject tags (APPEND, then remove
 # the original). Then a UIDVALIDITY change: nothing filed twice, new mail filed.
@@ -19,31 +19,48 @@ all_ids() {
 	done | sort
 }
 
-# Every message file of the corpus and the dev set, each with its own Message-ID.
-find "$TOP/corpus/fr" "$TOP/tests/data/fr-dev" -name '*.eml' | sort >"$TMP/pool"
+# Every message file of the corpus and the dev set, each with its own
+# Message-ID, categories interleaved (sorted by file name, then path) so that
+# each batch is filed into every folder.
+find "$TOP/corpus/fr" "$TOP/tests/data/fr-dev" -name '*.eml' |
+	awk -F / '{ print $NF "\t" $0 }' | sort | cut -f2 >"$TMP/pool"
 next=1
 take() {  # take N: appends the next N files of the pool to INBOX
 	sed -n "${next},$((next + $1 - 1))p" "$TMP/pool" >"$TMP/batch"
 	next=$((next + $1))
 	while read -r f; do
-		imap append INBOX "$f" >/dev/null || return 1
 		grep -m1 -i '^Message-ID:' "$f" | tr -d '\r' | sed 's/^[^:]*: *//' >>"$TMP/expected.$mode"
 	done <"$TMP/batch"
+	# shellcheck disable=SC2046 # one word per file name (no spaces in them)
+	imap append INBOX $(cat "$TMP/batch") >/dev/null
 }
 
-# Starts triage, waits for its first filed message (the first batch of 100 is
-# done, the second under way), kills it with SIGKILL a random moment later.
+# One `triage run --once` through tests/imap_kill_proxy.py, which kills it
+# with SIGKILL at its K-th command that changes the mailbox (K from 1 to 8,
+# chosen at random), either before the command reaches the server or after
+# the server has done it but before triage reads the reply. Config: $1.
+rounds=0
 crash_round() {
-	"$TRIAGE" run --config "$1" --log-stderr >"$TMP/round.log" 2>&1 &
-	_p=$!
+	rounds=$((rounds + 1))
+	_k=$(awk -v s="$rounds$$" 'BEGIN { srand(s); printf "%d", 1 + int(rand() * 8) }')
+	_w=$(awk -v s="$rounds$$" 'BEGIN { srand(s + 7); print (rand() < 0.5 ? "before" : "after") }')
+	rm -f "$TMP/proxy.port"
+	/usr/bin/python3 "$TOP/tests/imap_kill_proxy.py" --port-file "$TMP/proxy.port" \
+		--target "$IMAP_PORT" --pidfile "$TMP/triage.pid" --at "$_k" --when "$_w" \
+		--record "$TMP/kills" &
+	_proxy=$!
 	_i=0
-	while ! grep -q 'uid=' "$TMP/round.log" && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done
-	sleep "$(awk -v s="$next$$" 'BEGIN { srand(s); printf "%.3f", rand() * 0.15 }')"
-	kill -9 "$_p" 2>/dev/null
+	while [ ! -s "$TMP/proxy.port" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+	sed -e "s/^  port: .*/  port: $(cat "$TMP/proxy.port")/" -e 's/^  tls: .*/  tls: none/' \
+		"$1" >"$TMP/proxied.yaml"
+	"$TRIAGE" run --config "$TMP/proxied.yaml" --once --log-stderr >"$TMP/round.log" 2>&1 &
+	_p=$!
+	echo "$_p" >"$TMP/triage.pid"
 	wait "$_p" 2>/dev/null
+	echo "# round: kill at filing command $_k ($_w): exit $?"
+	kill "$_proxy" 2>/dev/null
+	wait "$_proxy" 2>/dev/null
 	cat "$TMP/round.log" >>"$TMP/crash.log"
-	# Mail still in INBOX: the kill interrupted the filing.
-	imap folders | awk -F '\t' '$1 == "INBOX" && $3 > 0 { print "interrupted" }' >>"$TMP/kills"
 }
 
 for mode in move copy; do
@@ -71,7 +88,7 @@ for mode in move copy; do
 	is "$mode: $((3 * N)) messages in all, after 6 kills" "$(wc -l <"$TMP/got")" "$((3 * N))"
 	is "$mode: no message is in two folders, none is lost" "$(diff "$TMP/expected" "$TMP/got" | head -3)" ""
 	recovered=$(grep -c 'unfinished actions: finishing them' "$TMP/crash.log")
-	interrupted=$(grep -c interrupted "$TMP/kills")
+	interrupted=$(grep -c killed "$TMP/kills")
 	echo "# $mode: $interrupted kills interrupted the filing; $recovered restarts found actions left half done"
 	check "$mode: the kills interrupted the filing ($interrupted of 6)" [ "$interrupted" -ge 1 ]
 done
