@@ -30,6 +30,7 @@
 #include "config/config.h"
 #include "daemon/commands.h"
 #include "daemon/imap.h"
+#include "daemon/learn.h"
 #include "daemon/notify.h"
 #include "daemon/pipeline.h"
 #include "daemon/smtp.h"
@@ -74,6 +75,7 @@ static const char usage[] =
 struct loaded {
 	struct config *cfg;
 	struct model *model;
+	int retrained;   /* the model is state_dir/models/current.model */
 };
 
 struct labels_ctx {
@@ -97,6 +99,36 @@ static int load_labels(void *ctx, const char *path, const char *const **labels, 
 	*labels = l->labels;
 	*n = nl;
 	return 0;
+}
+
+/* A model installed by `triage retrain` (state_dir/models/current.model)
+ * replaces the configured one, when it is sound and knows the same
+ * categories; otherwise the configured one is used, and why is said. */
+static void use_retrained(struct loaded *l, int to_stderr)
+{
+	char path[PATH_MAX], err[512];
+	snprintf(path, sizeof path, "%s/models/current.model", cfg_state_dir(l->cfg));
+	if (access(path, F_OK) != 0)
+		return;
+	struct model *m = model_load(path, err, sizeof err);
+	int same = m && model_nlabels(m) == model_nlabels(l->model);
+	for (size_t i = 0; same && i < model_nlabels(m); i++)
+		same = !strcmp(model_label(m, i), model_label(l->model, i));
+	if (!same) {
+		if (to_stderr)
+			fprintf(stderr, "triage: %s: %s; using %s (triage rollback puts the previous "
+				"model back)\n", path, m ? "other categories than the configured model"
+				: err, cfg_classifier(l->cfg)->model);
+		else
+			log_err("%s: %s; using %s (triage rollback puts the previous model back)",
+				path, m ? "other categories than the configured model" : err,
+				cfg_classifier(l->cfg)->model);
+		model_free(m);
+		return;
+	}
+	model_free(l->model);
+	l->model = m;
+	l->retrained = 1;
 }
 
 /* Loads the configuration and its model. On error, logs every error (or
@@ -123,6 +155,7 @@ static int load(const char *path, struct loaded *out, int to_stderr)
 	cfg_errors_release(&errs);
 	out->cfg = cfg;
 	out->model = l.model;
+	use_retrained(out, to_stderr);
 	return 0;
 }
 
@@ -135,6 +168,7 @@ struct runner {
 	struct imap *imap;
 	struct pipeline p;
 	unsigned failures;       /* consecutive failed connections */
+	char pidfile[PATH_MAX];  /* state_dir/triage.pid, for triage retrain's SIGHUP */
 	double last_ping;
 	uint64_t wd_ms;
 };
@@ -209,6 +243,17 @@ static int open_state(struct runner *r)
 		return -1;
 	}
 	return 0;
+}
+
+static void write_pidfile(struct runner *r)
+{
+	char buf[32], err[256];
+	snprintf(r->pidfile, sizeof r->pidfile, "%s/triage.pid", cfg_state_dir(r->cur.cfg));
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	if (write_file_atomic(r->pidfile, buf, (size_t)n, 0644, err, sizeof err) < 0) {
+		log_warn("%s (triage retrain will not be able to tell this process to reload)", err);
+		r->pidfile[0] = '\0';
+	}
 }
 
 static void setup_pipeline(struct runner *r)
@@ -355,7 +400,8 @@ static int serve(struct runner *r)
 			r->failures = 0;
 		}
 		watchdog(r);
-		if (pipeline_run(&r->p) < 0) {
+		if (pipeline_run(&r->p) < 0 || learn_scan(&r->p) < 0 ||
+		    learn_housekeeping(&r->p, 0) < 0) {
 			enum imap_err e = imap_error(r->imap);
 			if (r->once) {
 				status_code = EX_TEMPFAIL;
@@ -446,9 +492,12 @@ static int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	const struct cfg_imap *ci = cfg_imap(r.cur.cfg);
-	log_notice("triage %s starting: %s on %s:%u, %zu categories, threshold %.3f%s",
+	log_notice("triage %s starting: %s on %s:%u, %zu categories, threshold %.3f%s%s",
 		   TRIAGE_VERSION, ci->mailbox, ci->host, ci->port, model_nlabels(r.cur.model),
-		   threshold_of(&r.cur), (r.dry_run_opt || cfg_dry_run(r.cur.cfg)) ? ", dry run" : "");
+		   threshold_of(&r.cur), r.cur.retrained ? ", retrained model" : "",
+		   (r.dry_run_opt || cfg_dry_run(r.cur.cfg)) ? ", dry run" : "");
+	if (!r.once)
+		write_pidfile(&r);
 	r.wd_ms = notify_watchdog_ms();
 	notify_send("READY=1");
 	code = serve(&r);
@@ -457,6 +506,8 @@ static int cmd_run(int argc, char **argv)
 		   (unsigned long long)r.p.filed, (unsigned long long)r.p.reviewed,
 		   (unsigned long long)r.p.left, (unsigned long long)r.p.forwarded);
 out:
+	if (*r.pidfile)
+		unlink(r.pidfile);
 	disconnect(&r);
 	state_close(r.st);
 	clf_worker_free(r.worker);

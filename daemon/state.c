@@ -9,7 +9,7 @@
 
 #include "common/util.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS mailbox ("
@@ -47,7 +47,29 @@ static const char schema[] =
 	"  state INTEGER NOT NULL,"
 	"  attempts INTEGER NOT NULL,"
 	"  updated_at INTEGER NOT NULL,"
-	"  PRIMARY KEY (message, route));";
+	"  PRIMARY KEY (message, route));"
+	/* schema 2: learning (daemon/learn.c) */
+	"CREATE TABLE IF NOT EXISTS folder_seen ("
+	"  name TEXT PRIMARY KEY,"
+	"  uidvalidity INTEGER NOT NULL,"
+	"  last_uid INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS correction ("
+	"  id INTEGER PRIMARY KEY,"
+	"  key TEXT NOT NULL UNIQUE,"
+	"  sender TEXT NOT NULL,"
+	"  kind INTEGER NOT NULL,"
+	"  predicted TEXT NOT NULL,"
+	"  corrected TEXT NOT NULL,"
+	"  confidence REAL NOT NULL,"
+	"  was_review INTEGER NOT NULL,"
+	"  decided_at INTEGER NOT NULL,"
+	"  seen_at INTEGER NOT NULL,"
+	"  example TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS correction_sender ON correction (sender);"
+	"CREATE INDEX IF NOT EXISTS message_decided ON message (decided_at);"
+	"CREATE TABLE IF NOT EXISTS meta ("
+	"  name TEXT PRIMARY KEY,"
+	"  value INTEGER NOT NULL);";
 
 enum {
 	Q_MBOX_GET, Q_MBOX_SET, Q_MSG_ADD, Q_MSG_UPDATE, Q_KEY_FIND, Q_REBIND, Q_UNFINISHED,
@@ -380,6 +402,16 @@ int state_forward_get(struct state *s, int64_t msg_id, const char *route)
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		fail(s, "reading the forward journal");
 	return v;
+}
+
+sqlite3 *state_db(struct state *s)
+{
+	return s->db;
+}
+
+void state_set_error(struct state *s, const char *what)
+{
+	fail(s, what);
 }
 
 int state_counts(struct state *s, uint64_t *filed, time_t *last)

@@ -12,6 +12,9 @@
  * - forward: one row per message and route, journaled before and after
  *   sending.
  *
+ * - folder_seen, correction, meta: what daemon/learn.c needs to notice
+ *   volunteers' corrections (see learn.h).
+ *
  * No address, subject or body is stored: senders and Message-IDs only as
  * hashes (SHA-256, truncated), so that `triage forget --address` can find a
  * person's rows without the state holding the address.
@@ -107,6 +110,13 @@ int state_forward_get(struct state *s, int64_t msg_id, const char *route);
 /* Counts for the status line: messages filed (done, not review) and the time
  * of the last one. */
 int state_counts(struct state *s, uint64_t *filed, time_t *last);
+
+/* The database itself, for the learning module and the commands that report
+ * on it (daemon/learn.c, triage stats, triage forget), which own their SQL. */
+struct sqlite3;
+struct sqlite3 *state_db(struct state *s);
+/* Sets state_error() from the database's last error: "state database: what: ...". */
+void state_set_error(struct state *s, const char *what);
 
 /* Hex of the first 16 bytes of SHA-256(data): the key of a message or the
  * hash of an address (lowercased by the caller). out has STATE_KEY_LEN + 1. */
