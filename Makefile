@@ -181,6 +181,14 @@ demo: deps-check
 	BUILD=$(abspath $(BUILD)) demo/run.sh
 
 # ---- install ------------------------------------------------------------------
+# Unit files installed as they are (the *.in ones are generated).
+UNITS  := $(wildcard systemd/*.timer)
+DEVSET := tests/data/fr-dev
+# install_tree SRC,DEST: a copy of the folder SRC as DEST, files 644, folders 755.
+install_tree = $(if $(wildcard $(1)),rm -rf $(2) && install -d $(dir $(2)) && \
+	cp -R $(1) $(2) && find $(2) -type d -exec chmod 755 {} + && \
+	find $(2) -type f -exec chmod 644 {} +)
+
 install: $(TRIAGE) $(MODEL) $(MO)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(DATADIR) $(DESTDIR)$(SYSCONFDIR)/triage
 	install -m 755 $(TRIAGE) $(DESTDIR)$(PREFIX)/bin/triage
@@ -193,6 +201,11 @@ install: $(TRIAGE) $(MODEL) $(MO)
 	for u in $(notdir $(basename $(wildcard systemd/*.in))); do \
 		sed 's|@BINDIR@|$(PREFIX)/bin|g' systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u; done
+	$(if $(UNITS),install -m 644 $(UNITS) $(DESTDIR)$(UNITDIR)/)
+	@# What `triage retrain` trains on and measures with: the shipped corpus and
+	@# the dev set, one folder per category (replaced whole, never merged).
+	$(call install_tree,$(CORPUS),$(DESTDIR)$(DATADIR)/corpus)
+	$(call install_tree,$(DEVSET),$(DESTDIR)$(DATADIR)/fr-dev)
 
 clean:
 	rm -rf $(BUILD)
