@@ -78,7 +78,7 @@ step "What the volunteers see"
 imap folders | cut -f1 | while read -r folder; do
 	imap messages "$folder" | sed "s|^|$folder\t|"
 done >"$TMP/placed"
-/usr/bin/python3 - "$TMP/truth" "$TMP/triage.yaml" "$TMP/placed" <<'PY' || die "a message is missing"
+/usr/bin/python3 - "$TMP/truth" "$TMP/triage.yaml" "$TMP/placed" "$TMP/routes" <<'PY' || die "a message is missing"
 import re, sys
 truth = dict(l.rstrip("\n").split("\t") for l in open(sys.argv[1], encoding="utf-8"))
 routes, cat = {}, None
@@ -89,6 +89,9 @@ for line in open(sys.argv[2], encoding="utf-8"):
     m = re.match(r'^    folder: "?([^"#]*?)"?\s*(#.*)?$', line)
     if m and cat:
         routes[m.group(1)] = cat
+with open(sys.argv[4], "w", encoding="utf-8") as out:
+    for f, c in routes.items():
+        out.write("%s\t%s\n" % (f, c))
 folders = {}
 for line in open(sys.argv[3], encoding="utf-8"):
     folder, uid, flags, mid, subject = line.rstrip("\n").split("\t", 4)
@@ -148,7 +151,19 @@ else
 	echo "no copy was sent (no message went to Presse)"
 fi
 
-step "A second run finds nothing new: each message is handled once"
-"$TRIAGE" run --config "$TMP/triage.yaml" --once --log-stderr 2>&1 | tail -n 1
+step "A volunteer files a message from \"À vérifier\" by hand; triage learns from it"
+id=$(awk -F '\t' '$1 == "À vérifier" { print $4; exit }' "$TMP/placed")
+if [ -n "$id" ]; then
+	c=$(awk -F '\t' -v i="$id" '$1 == i { print $2; exit }' "$TMP/truth")
+	dest=$(awk -F '\t' -v c="$c" '$2 == c { print $1; exit }' "$TMP/routes" 2>/dev/null)
+	[ -n "$dest" ] || dest="Questions"
+	imap move "À vérifier" "$id" "$dest" || die "cannot move a message"
+	echo "moved to \"$dest\" in the mail client; the next pass (a second run finds no new mail):"
+fi
+"$TRIAGE" run --config "$TMP/triage.yaml" --once --log-stderr 2>&1 | grep -v 'starting\|connected'
+echo
+echo "triage stats (what the maintainer reads before retraining):"
+"$TRIAGE" stats --config "$TMP/triage.yaml" | sed -n '/^per category/,$p' | sed 's/^/  /'
+echo "kept for retraining (redacted): $(find "$TMP/state/corrections" -name '*.eml' 2>/dev/null | wc -l) example(s)"
 echo
 echo "Done: the servers are stopped and $TMP is removed (DEMO_KEEP=1 keeps it)."
