@@ -19,6 +19,8 @@ static const struct command *const commands[] = {
 	&command_classify,
 	&command_eval,
 	&command_cv,
+	&command_retrain,
+	&command_rollback,
 	NULL,
 };
 
