@@ -396,22 +396,29 @@ static int kept_scan(struct kept_set *s, const char *state_dir, char *const *lab
 		}
 		char **names = NULL;
 		size_t nn = 0, capn = 0;
-		while ((e = readdir(cd))) {
+		int oom = 0;
+		while (!oom && (e = readdir(cd))) {
 			size_t len = strlen(e->d_name);
 			if (e->d_name[0] == '.' || len <= 4 || strcmp(e->d_name + len - 4, ".eml"))
 				continue;
 			if (nn == capn) {
 				capn = capn ? 2 * capn : 64;
 				char **v = realloc(names, capn * sizeof *v);
-				if (!v)
+				if (!v) {
+					oom = 1;
 					break;
+				}
 				names = v;
 			}
-			if (!(names[nn] = strdup(e->d_name)))
+			if (!(names[nn] = strdup(e->d_name))) {
+				oom = 1;
 				break;
+			}
 			nn++;
 		}
 		closedir(cd);
+		if (oom)
+			st = cmd_fail(1, "out of memory");
 		qsort(names, nn, sizeof *names, by_name);
 		for (size_t i = 0; i < nn; i++) {
 			if (st < 0 && kept_add(s, dir, names[i], label, now) < 0)
