@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "daemon/commands.h"
 #include "daemon/learn.h"
+#include "daemon/models.h"
 #include "daemon/report.h"
 #include "daemon/state.h"
 
@@ -59,8 +60,8 @@ static int open_all(const char *path, struct config **cfg, struct model **model,
 	cfg_errors_release(&errs);
 	*model = l.model;
 	char p[PATH_MAX], err[512];
-	snprintf(p, sizeof p, "%s/models/current.model", cfg_state_dir(*cfg));
-	struct model *re = access(p, F_OK) == 0 ? model_load(p, err, sizeof err) : NULL;
+	const char *cur = models_current(*cfg, p, sizeof p);
+	struct model *re = cur == p ? model_load(p, err, sizeof err) : NULL;
 	if (re) {
 		model_free(*model);
 		*model = re;

@@ -16,7 +16,8 @@ struct command {
 
 /* Each subcommand's file defines one; daemon/main.c lists them. */
 extern const struct command command_run, command_check_config, command_train, command_cv,
-	command_classify, command_eval, command_stats, command_forget;
+	command_classify, command_eval, command_stats, command_forget, command_retrain,
+	command_rollback;
 
 /* Prints "triage: " + message + "\n" on stderr; returns status. */
 int cmd_fail(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

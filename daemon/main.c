@@ -21,6 +21,8 @@ static const struct command *const commands[] = {
 	&command_cv,
 	&command_stats,
 	&command_forget,
+	&command_retrain,
+	&command_rollback,
 	NULL,
 };
 

@@ -31,6 +31,7 @@
 #include "daemon/commands.h"
 #include "daemon/imap.h"
 #include "daemon/learn.h"
+#include "daemon/models.h"
 #include "daemon/notify.h"
 #include "daemon/pipeline.h"
 #include "daemon/smtp.h"
@@ -106,10 +107,10 @@ static int load_labels(void *ctx, const char *path, const char *const **labels, 
  * categories; otherwise the configured one is used, and why is said. */
 static void use_retrained(struct loaded *l, int to_stderr)
 {
-	char path[PATH_MAX], err[512];
-	snprintf(path, sizeof path, "%s/models/current.model", cfg_state_dir(l->cfg));
-	if (access(path, F_OK) != 0)
-		return;
+	char buf[PATH_MAX], err[512];
+	const char *path = models_current(l->cfg, buf, sizeof buf);
+	if (path != buf)
+		return;   /* no retrained model */
 	struct model *m = model_load(path, err, sizeof err);
 	int same = m && model_nlabels(m) == model_nlabels(l->model);
 	for (size_t i = 0; same && i < model_nlabels(m); i++)

@@ -12,18 +12,19 @@
 . "$TOP/tests/triage_env.sh"
 [ -f "$MODEL" ] || skip_all "$MODEL is absent"
 command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-plan 29
+plan 30
 
 dovecot_start || exit 1
-# A high threshold: some mail goes to review, for the review -> category case.
+# A threshold a little below the model's (0.636): some mail is misfiled, some goes
+# to review, so that both kinds of correction happen.
 write_config "$TMP/t.yaml" "learning:
   enabled: true
   retention_days: 400"
-sed -i 's/^classifier:$/classifier:\n  threshold: 0.9/' "$TMP/t.yaml"
+sed -i 's/^classifier:$/classifier:\n  threshold: 0.6/' "$TMP/t.yaml"
 "$TRIAGE" check-config "$TMP/t.yaml" >/dev/null 2>&1
 is "the configuration is valid" $? 0
 
-seed INBOX 35 || exit 1
+seed INBOX 70 || exit 1
 triage_once "$TMP/t.yaml"
 is "the first pass exits 0" $? 0
 is "INBOX is empty" "$(imap folders | awk -F '\t' '$1 == "INBOX" { print $3 }')" 0
@@ -35,11 +36,6 @@ done >"$TMP/ids"
 file_of() { awk -F '\t' -v i="$1" '$1 == i { print $2; exit }' "$TMP/ids"; }
 # the Message-IDs in a folder
 ids_in() { imap messages "$1" | cut -f3; }
-other_than() { # a category folder other than $1
-	for f in "Adhésion" "Événement" "Bénévolat" "Partenariat" "Presse" "Question générale" "Autre"; do
-		[ "$f" != "$1" ] && { echo "$f"; return; }
-	done
-}
 cat_of_folder() {
 	case $1 in
 	"Adhésion") echo Adhesion ;; "Événement") echo Evenement ;; "Bénévolat") echo Benevolat ;;
@@ -47,29 +43,45 @@ cat_of_folder() {
 	"Question générale") echo QuestionGenerale ;; "Autre") echo Autre ;;
 	esac
 }
+folder_of_cat() {
+	case $1 in
+	Adhesion) echo "Adhésion" ;; Evenement) echo "Événement" ;; Benevolat) echo "Bénévolat" ;;
+	Partenariat) echo "Partenariat" ;; Presse) echo "Presse" ;;
+	QuestionGenerale) echo "Question générale" ;; Autre) echo "Autre" ;;
+	esac
+}
+# the true category of a message: the dev set's folder of its file
+true_cat() { basename "$(dirname "$(file_of "$1")")"; }
+FOLDERS="Adhésion Événement Bénévolat Partenariat Presse Question_générale Autre"
 
-# The volunteer's moves. Three corrections between category folders (taken
-# from three folders), one from review (when review holds mail), two to Trash,
-# one to Archives, one deleted.
+# The volunteer's moves: every misfiled message to its right folder, and mail
+# from "À vérifier" to its right folder (one kept for later); then, not
+# corrections: two to Trash, one to Archives, one deleted.
 imap create Trash >/dev/null
 imap create Archives >/dev/null
 : >"$TMP/corrected"
-n_corr=0
-for src in "Adhésion" "Événement" "Partenariat"; do
-	id=$(ids_in "$src" | head -1)
-	[ -n "$id" ] || continue
-	dest=$(other_than "$src")
-	imap move "$src" "$id" "$dest" || exit 1
-	printf '%s\t%s\n' "$id" "$(cat_of_folder "$dest")" >>"$TMP/corrected"
-	n_corr=$((n_corr + 1))
+n_mis=0
+for f in $FOLDERS; do
+	f=$(echo "$f" | tr _ ' ')
+	for id in $(ids_in "$f"); do
+		t=$(true_cat "$id")
+		[ "$t" = "$(cat_of_folder "$f")" ] && continue
+		imap move "$f" "$id" "$(folder_of_cat "$t")" || exit 1
+		printf '%s\t%s\n' "$id" "$t" >>"$TMP/corrected"
+		n_mis=$((n_mis + 1))
+	done
 done
-review_id=$(ids_in "À vérifier" | head -1)
-if [ -n "$review_id" ]; then
-	imap move "À vérifier" "$review_id" "Bénévolat" || exit 1
-	printf '%s\t%s\n' "$review_id" Benevolat >>"$TMP/corrected"
-	n_corr=$((n_corr + 1))
-fi
-check "the volunteer made corrections from category folders and from review ($n_corr)" [ "$n_corr" -eq 4 ]
+ids_in "À vérifier" >"$TMP/review"
+later=$(head -1 "$TMP/review")
+for id in $(sed -n '2,4p' "$TMP/review"); do
+	t=$(true_cat "$id")
+	imap move "À vérifier" "$id" "$(folder_of_cat "$t")" || exit 1
+	printf '%s\t%s\n' "$id" "$t" >>"$TMP/corrected"
+done
+n_corr=$(wc -l <"$TMP/corrected")
+echo "# $n_mis misfiled, $((n_corr - n_mis)) taken from review"
+check "the volunteer corrected misfiled mail ($n_mis) and mail from review ($((n_corr - n_mis)))" \
+	[ "$n_mis" -ge 1 ] && [ "$n_corr" -gt "$n_mis" ]
 for src in "Autre" "Presse"; do
 	id=$(ids_in "$src" | head -1)
 	imap move "$src" "$id" Trash || exit 1
@@ -86,7 +98,7 @@ is "each correction is logged" "$(grep -c 'correction: ' "$TMP/triage.log")" "$n
 is "triage stats --json exits 0" $? 0
 json() { /usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($1)" "$TMP/stats.json"; }
 is "stats: exactly the real corrections (Trash, Archives, deletion are none)" "$(json 'd["corrections"]')" "$n_corr"
-is "stats: filed + review = the messages decided" "$(json 'd["filed"] + d["review"]')" 35
+is "stats: filed + review = the messages decided" "$(json 'd["filed"] + d["review"]')" 70
 is "stats: corrections by category add up" "$(json 'sum(c["corrections"] for c in d["by_category"].values())')" "$n_corr"
 like "stats: the last 30 days are reported" "$(json 'd["last_30_days"]')" "expected"
 "$TRIAGE" stats --config "$TMP/t.yaml" >"$TMP/stats.txt" 2>&1
@@ -114,20 +126,23 @@ unlike "no Received, To or Cc header kept" "$hdrs" "Received"
 unlike "... nor To" "$hdrs" "To "
 check "the state database holds no address" sh -c "! strings '$TMP/state/triage.db' | grep -q '@example\|@gmail\|@orange\|@free'"
 
-# A message moved twice (a second thought) is one correction, its example moved.
-first=$(head -1 "$TMP/corrected")
-fid=$(echo "$first" | cut -f1)
-fcat=$(echo "$first" | cut -f2)
-for f in "Adhésion" "Événement" "Bénévolat" "Partenariat" "Presse" "Question générale" "Autre"; do
-	[ "$(cat_of_folder "$f")" = "$fcat" ] && fsrc=$f
-done
-imap move "$fsrc" "$fid" "Presse" || exit 1
+# A message moved twice (a second thought) is one correction, its example
+# following it: a review message first put in a wrong folder, then the right one.
+t=$(true_cat "$later")
+wrong=Autre
+[ "$t" = Autre ] && wrong=Presse
+imap move "À vérifier" "$later" "$wrong" || exit 1
 triage_once "$TMP/t.yaml"
+imap move "$wrong" "$later" "$(folder_of_cat "$t")" || exit 1
+triage_once "$TMP/t.yaml"
+printf '%s\t%s\n' "$later" "$t" >>"$TMP/corrected"
+n_corr=$((n_corr + 1))
 "$TRIAGE" stats --config "$TMP/t.yaml" --json >"$TMP/stats.json"
 is "a message moved twice counts once" "$(json 'd["corrections"]')" "$n_corr"
 is "... its example follows it" "$(find "$TMP/state/corrections" -name '*.eml' | wc -l)" "$n_corr"
-check "... into Presse" [ -n "$(ls "$TMP/state/corrections/Presse/" 2>/dev/null)" ]
-sed -i "1s/\t.*/\tPresse/" "$TMP/corrected"
+key=$(printf 'mid:%s' "$later" | tr -d '<>' | sha256sum | cut -c1-32)
+check "... into its right category ($t)" [ -f "$TMP/state/corrections/$t/$key.eml" ]
+check "... and out of the wrong one" [ ! -e "$TMP/state/corrections/$wrong/$key.eml" ]
 
 # Retrain on them (the shipped corpus and dev set from the source tree).
 "$TRIAGE" retrain --config "$TMP/t.yaml" --corpus "$TOP/corpus/fr" --dev "$TOP/tests/data/fr-dev" \
@@ -144,21 +159,13 @@ good=$(awk -F '\t' '$2 == $4 { n++ } END { print n + 0 }' "$TMP/cmp")
 sed 's/^/# /' "$TMP/cmp" | cut -c1-160
 # Retrain holds out about one in four recent corrections to evaluate on;
 # the model it installs is trained on all of them.
-check "the corrected messages now classify as corrected ($good of $n_corr)" [ "$good" -ge $((n_corr - 1)) ]
+check "the corrected messages now classify as corrected ($good of $n_corr)" [ "$good" -ge $((n_corr - n_corr / 4 - 1)) ]
 drop=$(/usr/bin/python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-def find(o, *names):
-    for n in names:
-        if isinstance(o, dict) and n in o:
-            o = o[n]
-        else:
-            return None
-    return o
-b = find(d, "dev", "before", "macro_f1"); a = find(d, "dev", "after", "macro_f1")
-print("%.4f" % (b - a) if b is not None and a is not None else "?")' "$TMP/retrain.json")
+print("%.4f (%.4f -> %.4f)" % (d["dev_macro_f1_drop"], d["dev_before"]["macro_f1"], d["dev_after"]["macro_f1"]))' "$TMP/retrain.json")
 echo "# dev macro-F1 drop: $drop"
-check "dev-set macro-F1 drops by at most one point ($drop)" awk -v d="$drop" 'BEGIN { exit !(d != "?" && d <= 0.01) }'
+check "dev-set macro-F1 drops by at most one point: $drop" awk -v d="${drop%% *}" 'BEGIN { exit !(d != "" && d <= 0.01) }'
 
 # Forget one sender: her records and examples go, the others stay.
 id=$(sed -n 2p "$TMP/corrected" | cut -f1)
