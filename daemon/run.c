@@ -343,7 +343,8 @@ static void reload(struct runner *r)
 	r->st = NULL;
 	if (open_state(r) < 0)
 		stop_flag = 1;
-	log_notice("configuration and model reloaded (threshold %.3f)", threshold_of(&r->cur));
+	log_notice("configuration and model reloaded (threshold %.3f%s)", threshold_of(&r->cur),
+		   r->cur.retrained ? ", retrained model" : "");
 }
 
 /* Waits for new mail: IDLE when possible, else a poll interval. Returns 0 to

@@ -12,7 +12,7 @@
 . "$TOP/tests/triage_env.sh"
 [ -f "$MODEL" ] || skip_all "$MODEL is absent"
 command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-plan 30
+plan 36
 
 dovecot_start || exit 1
 # A threshold a little below the model's (0.636): some mail is misfiled, some goes
@@ -176,4 +176,22 @@ like "... and says what it removed" "$out" "forgot [1-9][0-9]* message records, 
 is "... her example is gone" "$(find "$TMP/state/corrections" -name '*.eml' | wc -l)" "$((n_corr - 1))"
 "$TRIAGE" stats --config "$TMP/t.yaml" --json >"$TMP/stats.json"
 is "... and her correction" "$(json 'd["corrections"]')" "$((n_corr - 1))"
+
+# A running daemon is told to load the model retrain or rollback installs.
+"$TRIAGE" run --config "$TMP/t.yaml" --log-stderr >"$TMP/daemon.log" 2>&1 &
+dpid=$!
+at_exit "kill $dpid 2>/dev/null"
+i=0
+while [ ! -s "$TMP/state/triage.pid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+is "the daemon writes its pid file" "$(cat "$TMP/state/triage.pid" 2>/dev/null)" "$dpid"
+like "... and starts on the retrained model" "$(cat "$TMP/daemon.log")" "retrained model"
+"$TRIAGE" rollback --config "$TMP/t.yaml" >"$TMP/rollback.out" 2>&1
+is "triage rollback exits 0" $? 0
+i=0
+while ! grep -q 'configuration and model reloaded' "$TMP/daemon.log" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+like "... and the daemon reloads" "$(cat "$TMP/daemon.log")" "configuration and model reloaded"
+kill "$dpid"
+wait "$dpid"
+is "the daemon stops cleanly" $? 0
+check "... and removes its pid file" [ ! -e "$TMP/state/triage.pid" ]
 finish
