@@ -5,13 +5,14 @@
 # kept as "confirmed" examples (learning.keep_confirmed), examples and records
 # older than retention_days are deleted, and a correction rate more than twice
 # what the model's evaluation predicts is reported by `triage stats` and
-# logged by the daemon: the model is ageing.
+# logged by the daemon: the model is ageing. Last, a correction found by
+# keyword when the state has lost the message's record.
 . "$(dirname "$0")/../lib.sh"
 . "$TOP/tests/dovecot.sh"
 . "$TOP/tests/triage_env.sh"
 [ -f "$MODEL" ] || skip_all "$MODEL is absent"
 command -v dovecot >/dev/null || skip_all "dovecot is not installed"
-plan 12
+plan 13
 
 dovecot_start || exit 1
 write_config "$TMP/t.yaml" "learning:
@@ -70,4 +71,15 @@ sql "UPDATE meta SET value = 0 WHERE name = 'housekeeping_at'" >/dev/null
 : >"$TMP/triage.log"
 triage_once "$TMP/t.yaml"
 like "the daemon logs it (once a day)" "$(cat "$TMP/triage.log")" "the model is ageing: 6 of [0-9]* messages filed"
+
+# A message the state does not know (its record lost): triage's keyword on it
+# says what triage had chosen, and its move is still a correction.
+id=$(imap messages Presse | sed -n 1p | cut -f3)
+key=$(printf 'mid:%s' "$id" | tr -d '<>' | sha256sum | cut -c1-32)
+sql "DELETE FROM message WHERE key = '$key'" >/dev/null
+sql "DELETE FROM correction WHERE key = '$key'" >/dev/null
+imap move Presse "$id" Autre || exit 1
+: >"$TMP/triage.log"
+triage_once "$TMP/t.yaml"
+like "a correction found by its \$triage_ keyword alone" "$(cat "$TMP/triage.log")" "correction: Presse -> Autre"
 finish
