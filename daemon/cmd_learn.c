@@ -21,51 +21,23 @@
 #include "daemon/report.h"
 #include "daemon/state.h"
 
-struct lctx {
-	struct model *model;
-	const char **labels;
-};
-
-static int load_labels(void *ctx, const char *path, const char *const **labels, size_t *n,
-		       char *err, size_t errsz)
-{
-	struct lctx *l = ctx;
-	if (!(l->model = model_load(path, err, errsz)))
-		return -1;
-	size_t nl = model_nlabels(l->model);
-	if (!(l->labels = malloc(nl * sizeof *l->labels)))
-		return errf(err, errsz, "out of memory");
-	for (size_t i = 0; i < nl; i++)
-		l->labels[i] = model_label(l->model, i);
-	*labels = l->labels;
-	*n = nl;
-	return 0;
-}
-
 /* The configuration, the model in use and the state (which must exist). */
 static int open_all(const char *path, struct config **cfg, struct model **model,
 		    struct state **st)
 {
 	struct cfg_errors errs;
-	struct lctx l = { 0 };
+	char p[PATH_MAX], err[PATH_MAX + 600];
+	int retrained;
 	cfg_errors_init(&errs);
-	*cfg = cfg_load_labels(path, load_labels, &l, &errs);
-	free(l.labels);
+	*cfg = models_load_config(path, &errs, model, &retrained, err, sizeof err);
 	if (!*cfg) {
 		cfg_errors_print(&errs, stderr);
 		cfg_errors_release(&errs);
-		model_free(l.model);
 		return cmd_fail(EX_CONFIG, "%s: invalid configuration", path);
 	}
 	cfg_errors_release(&errs);
-	*model = l.model;
-	char p[PATH_MAX], err[512];
-	const char *cur = models_current(*cfg, p, sizeof p);
-	struct model *re = cur == p ? model_load(p, err, sizeof err) : NULL;
-	if (re) {
-		model_free(*model);
-		*model = re;
-	}
+	if (*err)
+		fprintf(stderr, "triage: %s\n", err);
 	snprintf(p, sizeof p, "%s/triage.db", cfg_state_dir(*cfg));
 	if (access(p, F_OK) != 0) {
 		model_free(*model);

@@ -14,6 +14,62 @@
 #include "common/util.h"
 #include "config/config.h"
 
+struct labels_ctx {
+	struct model *model;
+	const char **labels;
+};
+
+static int load_labels(void *ctx, const char *path, const char *const **labels, size_t *n,
+		       char *err, size_t errsz)
+{
+	struct labels_ctx *l = ctx;
+	if (!(l->model = model_load(path, err, errsz)))
+		return -1;
+	size_t nl = model_nlabels(l->model);
+	if (!(l->labels = malloc((nl ? nl : 1) * sizeof *l->labels)))
+		return errf(err, errsz, "out of memory");
+	for (size_t i = 0; i < nl; i++)
+		l->labels[i] = model_label(l->model, i);
+	*labels = l->labels;
+	*n = nl;
+	return 0;
+}
+
+struct config *models_load_config(const char *path, struct cfg_errors *errs,
+				  struct model **model, int *retrained, char *why, size_t whysz)
+{
+	struct labels_ctx l = { 0 };
+	*model = NULL;
+	*retrained = 0;
+	why[0] = '\0';
+	struct config *cfg = cfg_load_labels(path, load_labels, &l, errs);
+	free(l.labels);
+	if (!cfg) {
+		model_free(l.model);
+		return NULL;
+	}
+	*model = l.model;
+	char buf[PATH_MAX], err[512];
+	const char *cur = models_current(cfg, buf, sizeof buf);
+	if (cur != buf)
+		return cfg;   /* no retrained model */
+	struct model *m = model_load(cur, err, sizeof err);
+	int same = m && model_nlabels(m) == model_nlabels(*model);
+	for (size_t i = 0; same && i < model_nlabels(m); i++)
+		same = !strcmp(model_label(m, i), model_label(*model, i));
+	if (!same) {
+		snprintf(why, whysz, "%s: %s; using %s (triage rollback puts the previous model "
+			 "back)", cur, m ? "other categories than the configured model" : err,
+			 cfg_classifier(cfg)->model);
+		model_free(m);
+		return cfg;
+	}
+	model_free(*model);
+	*model = m;
+	*retrained = 1;
+	return cfg;
+}
+
 char *models_path(const char *state_dir, const char *name, char *buf, size_t n)
 {
 	int k = snprintf(buf, n, "%s/" MODELS_DIR "/%s", state_dir, name);

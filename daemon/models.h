@@ -28,6 +28,17 @@ struct model;
 /* The model in use: STATE_DIR/models/current.model when a retrain installed one, else the configuration's. */
 const char *models_current(const struct config *cfg, char *buf, size_t n);
 
+/*
+ * Loads the configuration at path, checked against the categories of its
+ * classifier.model, and the model in use: current.model when it loads and
+ * knows the same categories (*retrained = 1), else the configured model, and
+ * why current.model was passed over in why ("" when it was not, or there is
+ * none). Returns the configuration and *model, or NULL with errs filled.
+ */
+struct cfg_errors;
+struct config *models_load_config(const char *path, struct cfg_errors *errs,
+				  struct model **model, int *retrained, char *why, size_t whysz);
+
 /* SIGHUP to the daemon whose pid is in STATE_DIR/triage.pid, when that process is alive and is triage (/proc/PID/comm); returns 1 signalled, 0 no daemon running, -1 error (err set). */
 int models_signal_daemon(const char *state_dir, char *err, size_t errsz);
 

@@ -79,68 +79,15 @@ struct loaded {
 	int retrained;   /* the model is state_dir/models/current.model */
 };
 
-struct labels_ctx {
-	struct model *model;
-	const char **labels;
-};
-
-static int load_labels(void *ctx, const char *path, const char *const **labels, size_t *n,
-		       char *err, size_t errsz)
-{
-	struct labels_ctx *l = ctx;
-	if (!(l->model = model_load(path, err, errsz)))
-		return -1;
-	size_t nl = model_nlabels(l->model);
-	if (!(l->labels = malloc(nl * sizeof *l->labels))) {
-		errf(err, errsz, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < nl; i++)
-		l->labels[i] = model_label(l->model, i);
-	*labels = l->labels;
-	*n = nl;
-	return 0;
-}
-
-/* A model installed by `triage retrain` (state_dir/models/current.model)
- * replaces the configured one, when it is sound and knows the same
- * categories; otherwise the configured one is used, and why is said. */
-static void use_retrained(struct loaded *l, int to_stderr)
-{
-	char buf[PATH_MAX], err[512];
-	const char *path = models_current(l->cfg, buf, sizeof buf);
-	if (path != buf)
-		return;   /* no retrained model */
-	struct model *m = model_load(path, err, sizeof err);
-	int same = m && model_nlabels(m) == model_nlabels(l->model);
-	for (size_t i = 0; same && i < model_nlabels(m); i++)
-		same = !strcmp(model_label(m, i), model_label(l->model, i));
-	if (!same) {
-		if (to_stderr)
-			fprintf(stderr, "triage: %s: %s; using %s (triage rollback puts the previous "
-				"model back)\n", path, m ? "other categories than the configured model"
-				: err, cfg_classifier(l->cfg)->model);
-		else
-			log_err("%s: %s; using %s (triage rollback puts the previous model back)",
-				path, m ? "other categories than the configured model" : err,
-				cfg_classifier(l->cfg)->model);
-		model_free(m);
-		return;
-	}
-	model_free(l->model);
-	l->model = m;
-	l->retrained = 1;
-}
-
 /* Loads the configuration and its model. On error, logs every error (or
  * prints them when to_stderr) and returns -1. */
 static int load(const char *path, struct loaded *out, int to_stderr)
 {
 	struct cfg_errors errs;
-	struct labels_ctx l = { 0 };
+	char why[PATH_MAX + 600];
 	cfg_errors_init(&errs);
-	struct config *cfg = cfg_load_labels(path, load_labels, &l, &errs);
-	free(l.labels);
+	struct config *cfg = models_load_config(path, &errs, &out->model, &out->retrained, why,
+						sizeof why);
 	if (!cfg) {
 		if (to_stderr) {
 			cfg_errors_print(&errs, stderr);
@@ -150,13 +97,16 @@ static int load(const char *path, struct loaded *out, int to_stderr)
 					errs.v[i].msg);
 		}
 		cfg_errors_release(&errs);
-		model_free(l.model);
 		return -1;
 	}
 	cfg_errors_release(&errs);
 	out->cfg = cfg;
-	out->model = l.model;
-	use_retrained(out, to_stderr);
+	if (*why) {
+		if (to_stderr)
+			fprintf(stderr, "triage: %s\n", why);
+		else
+			log_err("%s", why);
+	}
 	return 0;
 }
 
