@@ -61,46 +61,6 @@ static sqlite3_stmt *prep(struct state *st, const char *sql)
 	return s;
 }
 
-void learn_address_hash(const char *addr, char *out)
-{
-	char buf[512];
-	size_t n = 0;
-	for (; addr[n] && n + 1 < sizeof buf; n++)
-		buf[n] = (char)tolower((unsigned char)addr[n]);
-	if (n)
-		state_hash(buf, n, out);
-	else
-		out[0] = '\0';
-}
-
-/* The key the pipeline gives a message with this Message-ID header value
- * (see message_key in pipeline.c): the hash of "mid:" and the id without
- * angle brackets. */
-static void key_of_msgid(const char *v, char *out)
-{
-	out[0] = '\0';
-	if (!v)
-		return;
-	while (isspace((unsigned char)*v))
-		v++;
-	const char *b = v, *e = v + strlen(v);
-	const char *lt = strchr(v, '<');
-	if (lt) {
-		const char *gt = strchr(lt, '>');
-		if (gt) {
-			b = lt + 1;
-			e = gt;
-		}
-	}
-	while (e > b && isspace((unsigned char)e[-1]))
-		e--;
-	if (e == b)
-		return;
-	char buf[1024];
-	int n = snprintf(buf, sizeof buf, "mid:%.*s", (int)(e - b), b);
-	state_hash(buf, n < 0 ? 0 : (size_t)n >= sizeof buf ? sizeof buf - 1 : (size_t)n, out);
-}
-
 static size_t folder_maps(const struct config *cfg, struct fmap *out, size_t max)
 {
 	size_t n = 0, nr = cfg_nroutes(cfg);
@@ -296,7 +256,7 @@ static int keep_example(struct pipeline *p, const char *key, const char *categor
 	char err[256];
 	clf_read_message(&m, a->data, a->len, a->header_only ? a->size : a->len, &lim, &degraded,
 			 err, sizeof err);
-	learn_address_hash(m.from_addr, sender);
+	state_address_hash(m.from_addr, sender);
 	strip_tag(p->cfg, m.subject);
 	char extra[512];
 	snprintf(extra, sizeof extra,
@@ -365,7 +325,7 @@ static int arrival_cb(void *ctx, const struct imap_msg *m)
 	memset(a, 0, sizeof *a);
 	a->uid = m->uid;
 	a->size = m->size;
-	key_of_msgid(m->message_id, a->key);
+	state_msgid_header_key(m->message_id, a->key);
 	for (size_t k = 0; k < m->nflags; k++) {
 		if (!strcasecmp(m->flags[k], "\\Deleted"))
 			return 0;   /* on its way out: no label */
@@ -648,7 +608,7 @@ static int confirm_meta_cb(void *ctx, const struct imap_msg *m)
 {
 	struct confirm_ctx *c = ctx;
 	char key[STATE_KEY_LEN + 1];
-	key_of_msgid(m->message_id, key);
+	state_msgid_header_key(m->message_id, key);
 	for (size_t i = 0; i < c->n; i++)
 		if (c->v[i].uid == m->uid && !strcmp(c->v[i].key, key))
 			c->v[i].still_there = 1;
@@ -817,7 +777,7 @@ int learn_forget(struct state *st, const char *state_dir, const char *address, s
 {
 	(void)state_dir;
 	char h[STATE_KEY_LEN + 1];
-	learn_address_hash(address, h);
+	state_address_hash(address, h);
 	*nmsg = *ncorr = *nfiles = 0;
 	if (!*h)
 		return errf(err, errsz, "an empty address");

@@ -62,7 +62,4 @@ int learn_ageing(struct state *st, const struct model *m, int days, struct learn
 int learn_forget(struct state *st, const char *state_dir, const char *address, size_t *nmsg,
 		 size_t *ncorr, size_t *nfiles, char *err, size_t errsz);
 
-/* The hash under which the state knows an address (lowercased, SHA-256). */
-void learn_address_hash(const char *addr, char *out);
-
 #endif

@@ -190,26 +190,14 @@ static int fetch_bodies(struct pipeline *p, struct item *v, size_t n)
  * its Message-ID, else a few headers and its size. */
 static void message_key(const struct msg *m, uint32_t size, time_t internaldate, char *out)
 {
+	if (*m->message_id) {
+		state_msgid_key(m->message_id, strlen(m->message_id), out);
+		return;
+	}
 	char buf[1024];
-	int n;
-	if (*m->message_id)
-		n = snprintf(buf, sizeof buf, "mid:%s", m->message_id);
-	else
-		n = snprintf(buf, sizeof buf, "nomid:%s\n%s\n%u\n%lld", m->from_addr, m->subject, size,
-			     (long long)internaldate);
+	int n = snprintf(buf, sizeof buf, "nomid:%s\n%s\n%u\n%lld", m->from_addr, m->subject, size,
+			 (long long)internaldate);
 	state_hash(buf, n < 0 ? 0 : (size_t)n >= sizeof buf ? sizeof buf - 1 : (size_t)n, out);
-}
-
-static void lower_hash(const char *addr, char *out)
-{
-	char buf[512];
-	size_t n = 0;
-	for (; addr[n] && n + 1 < sizeof buf; n++)
-		buf[n] = (char)tolower((unsigned char)addr[n]);
-	if (n)
-		state_hash(buf, n, out);
-	else
-		out[0] = '\0';
 }
 
 static void set_str(char *dst, size_t dstsz, const char *s)
@@ -274,7 +262,7 @@ static int decide(struct pipeline *p, struct item *it)
 	sm->decided = time(NULL);
 	sm->confidence = -1;
 	message_key(&m, it->size, it->internaldate, sm->key);
-	lower_hash(m.from_addr, sm->sender);
+	state_address_hash(m.from_addr, sm->sender);
 	if (*m.message_id)
 		it->message_id = strdup(m.message_id);
 	it->subject = strdup(m.subject);
@@ -1090,25 +1078,13 @@ static int backlog_cb(void *ctx, const struct imap_msg *m)
 	/* Recorded as left alone, so that a later UIDVALIDITY change does not
 	 * make it look new. */
 	struct state_msg sm = { 0 };
-	char buf[1024];
-	int n = m->message_id && *m->message_id
-			? snprintf(buf, sizeof buf, "mid:%s", m->message_id)
-			: snprintf(buf, sizeof buf, "nomid-backlog:%u:%lld", m->size, (long long)m->internaldate);
-	/* Same form as message_key(): the Message-ID without angle brackets. */
-	if (m->message_id && *m->message_id) {
-		const char *s = m->message_id;
-		while (*s == ' ' || *s == '\t')
-			s++;
-		size_t len = strlen(s);
-		while (len && (s[len - 1] == ' ' || s[len - 1] == '\r' || s[len - 1] == '\n' || s[len - 1] == '\t'))
-			len--;
-		if (len >= 2 && s[0] == '<' && s[len - 1] == '>') {
-			s++;
-			len -= 2;
-		}
-		n = snprintf(buf, sizeof buf, "mid:%.*s", (int)len, s);
+	/* The same key as message_key() gives, for the message as parsed. */
+	if (state_msgid_header_key(m->message_id, sm.key) < 0) {
+		char buf[64];
+		int n = snprintf(buf, sizeof buf, "nomid-backlog:%u:%lld", m->size,
+				 (long long)m->internaldate);
+		state_hash(buf, (size_t)n, sm.key);
 	}
-	state_hash(buf, n < 0 ? 0 : (size_t)n >= sizeof buf ? sizeof buf - 1 : (size_t)n, sm.key);
 	sm.uidvalidity = b->p->uidvalidity;
 	sm.uid = m->uid;
 	sm.size = m->size;

@@ -2,6 +2,7 @@
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
+#include <ctype.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,6 +130,49 @@ void state_hash(const void *data, size_t len, char *out)
 		out[2 * i + 1] = hex[d[i] & 15];
 	}
 	out[STATE_KEY_LEN] = '\0';
+}
+
+void state_msgid_key(const char *id, size_t len, char *out)
+{
+	char buf[1024];
+	int n = snprintf(buf, sizeof buf, "mid:%.*s", (int)len, id);
+	state_hash(buf, n < 0 ? 0 : (size_t)n >= sizeof buf ? sizeof buf - 1 : (size_t)n, out);
+}
+
+int state_msgid_header_key(const char *v, char *out)
+{
+	out[0] = '\0';
+	if (!v)
+		return -1;
+	while (isspace((unsigned char)*v))
+		v++;
+	const char *b = v, *e = v + strlen(v);
+	const char *lt = strchr(v, '<');
+	if (lt) {
+		const char *gt = strchr(lt, '>');
+		if (gt) {
+			b = lt + 1;
+			e = gt;
+		}
+	}
+	while (e > b && isspace((unsigned char)e[-1]))
+		e--;
+	if (e == b)
+		return -1;
+	state_msgid_key(b, (size_t)(e - b), out);
+	return 0;
+}
+
+void state_address_hash(const char *addr, char *out)
+{
+	char buf[512];
+	size_t n = 0;
+	for (; addr[n] && n + 1 < sizeof buf; n++)
+		buf[n] = (char)tolower((unsigned char)addr[n]);
+	if (n)
+		state_hash(buf, n, out);
+	else
+		out[0] = '\0';
 }
 
 struct state *state_open(const char *path, char *err, size_t errsz)

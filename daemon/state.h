@@ -122,4 +122,13 @@ void state_set_error(struct state *s, const char *what);
  * hash of an address (lowercased by the caller). out has STATE_KEY_LEN + 1. */
 void state_hash(const void *data, size_t len, char *out);
 
+/* The key of a message with this Message-ID (len bytes, without the angle
+ * brackets, as the MIME parser gives it): the hash of "mid:" and the id. */
+void state_msgid_key(const char *id, size_t len, char *out);
+/* The same from a raw Message-ID header value: blanks and the angle brackets
+ * around the id dropped. Returns 0, or -1 (out = "") when it holds no id. */
+int state_msgid_header_key(const char *value, char *out);
+/* The hash under which the state knows an address (lowercased); "" for "". */
+void state_address_hash(const char *addr, char *out);
+
 #endif
