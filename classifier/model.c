@@ -9,7 +9,12 @@
  * LABL (labels), TERM (terms, NUL-separated, in feature order), SURF (their
  * readable forms), IDF_ (nfeat floats), PAD_ (0 to 3 bytes, so that the
  * weights are 4-byte aligned in the file), WGHT (nfeat * nlabels floats,
- * feature-major, then nlabels biases), PLAT (two doubles per label).
+ * feature-major, then nlabels biases), PLAT (two doubles per label), and,
+ * since triage 0.9 (optional, still version 1), PAD_ again and SLOT (u32
+ * nslots, u32 0, then the vocabulary's hash table: nslots u64, 8-byte
+ * aligned in the file; see strtab.h). With SLOT, loading a mapped model
+ * hashes nothing: its table is used where it lies. The slots hold
+ * strtab_hash() values: a change of that function needs a new version.
  * model_load maps the file and, on a little-endian host, uses the weights
  * where they lie: the largest part of a model is then never copied.
  * Binary rather than text (liblinear's format is text) because the classify
@@ -43,6 +48,7 @@ enum {
 	SEC_WGHT = TAG('W', 'G', 'H', 'T'),
 	SEC_PLAT = TAG('P', 'L', 'A', 'T'),
 	SEC_PAD = TAG('P', 'A', 'D', '_'),
+	SEC_SLOT = TAG('S', 'L', 'O', 'T'),
 };
 
 struct model *model_alloc(uint32_t nlabels)
@@ -139,11 +145,36 @@ static int put_f64(struct buf *b, double d)
 	return put_u64(b, v);
 }
 
-static int put_f32(struct buf *b, float f)
+static __attribute__((unused)) int put_f32(struct buf *b, float f)
 {
 	uint32_t v;
 	memcpy(&v, &f, 4);
 	return put_u32(b, v);
+}
+
+/* n floats, little-endian: copied whole on a little-endian host. */
+static int put_f32s(struct buf *b, const float *f, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return buf_append(b, f, n * sizeof *f);
+#else
+	int fail = 0;
+	for (size_t k = 0; k < n && !fail; k++)
+		fail |= put_f32(b, f[k]);
+	return fail;
+#endif
+}
+
+static int put_u64s(struct buf *b, const uint64_t *v, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return buf_append(b, v, n * sizeof *v);
+#else
+	int fail = 0;
+	for (size_t k = 0; k < n && !fail; k++)
+		fail |= put_u64(b, v[k]);
+	return fail;
+#endif
 }
 
 /* Starts a section; its length is patched by sec_end(). */
@@ -169,8 +200,11 @@ int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 	size_t s;
 	uint32_t nf = m->terms.n, nl = m->nlabels;
 	buf_init(&b, MODEL_MAX_FILE_SIZE);
+	/* One allocation: the weights, the table, the strings and a little more. */
+	fail |= buf_reserve(&b, ((size_t)nf * nl + nf) * 4 + strtab_nslots(&m->terms) * 8 +
+				    m->terms.pool_len + m->surf_len + 4096);
 	fail |= buf_append(&b, MODEL_MAGIC, strlen(MODEL_MAGIC));
-	fail |= put_u32(&b, MODEL_VERSION) | put_u32(&b, 9);
+	fail |= put_u32(&b, MODEL_VERSION) | put_u32(&b, 11);
 
 	s = sec_begin(&b, SEC_INFO, &fail);
 	fail |= put_u32(&b, m->info.algo) | put_f64(&b, m->info.c) | put_u64(&b, m->info.seed) |
@@ -204,9 +238,7 @@ int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 	sec_end(&b, s);
 
 	s = sec_begin(&b, SEC_IDF, &fail);
-	fail |= put_u32(&b, nf);
-	for (uint32_t j = 0; j < nf && !fail; j++)
-		fail |= put_f32(&b, m->idf[j]);
+	fail |= put_u32(&b, nf) | put_f32s(&b, m->idf, nf);
 	sec_end(&b, s);
 
 	/* WGHT's floats start 12 + 8 bytes after its tag: align them. */
@@ -216,17 +248,26 @@ int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 	sec_end(&b, s);
 
 	s = sec_begin(&b, SEC_WGHT, &fail);
-	fail |= put_u32(&b, nf) | put_u32(&b, nl);
-	for (size_t k = 0; k < (size_t)nf * nl && !fail; k++)
-		fail |= put_f32(&b, m->w[k]);
-	for (uint32_t c = 0; c < nl; c++)
-		fail |= put_f32(&b, m->bias[c]);
+	fail |= put_u32(&b, nf) | put_u32(&b, nl) | put_f32s(&b, m->w, (size_t)nf * nl) |
+		put_f32s(&b, m->bias, nl);
 	sec_end(&b, s);
 
 	s = sec_begin(&b, SEC_PLAT, &fail);
 	fail |= put_u32(&b, nl);
 	for (uint32_t c = 0; c < nl; c++)
 		fail |= put_f64(&b, m->platt_a[c]) | put_f64(&b, m->platt_b[c]);
+	sec_end(&b, s);
+
+	/* SLOT's u64s start 12 + 8 bytes after its tag: align them. */
+	s = sec_begin(&b, SEC_PAD, &fail);
+	while (!fail && (b.len + 12 + 8) % 8)
+		fail |= buf_appendc(&b, 0);
+	sec_end(&b, s);
+
+	uint64_t nslots = strtab_nslots(&m->terms);
+	s = sec_begin(&b, SEC_SLOT, &fail);
+	fail |= put_u32(&b, (uint32_t)nslots) | put_u32(&b, 0) |
+		put_u64s(&b, m->terms.slots, (size_t)nslots);
 	sec_end(&b, s);
 
 	if (!fail)
@@ -290,13 +331,14 @@ static int check_pool(const char *pool, size_t len, uint32_t n, size_t maxlen, i
 {
 	if (n == 0)
 		return len == 0 ? 0 : -1;
-	if (len == 0 || pool[len - 1] != '\0')
+	/* NUL is valid UTF-8 and no sequence holds one: the pool is checked whole. */
+	if (len == 0 || pool[len - 1] != '\0' || !utf8_valid(pool, len))
 		return -1;
 	uint32_t count = 0;
 	for (size_t i = 0; i < len;) {
 		const char *z = memchr(pool + i, '\0', len - i);
 		size_t l = (size_t)(z - (pool + i));
-		if (l > maxlen || (!allow_empty && l == 0) || !utf8_valid(pool + i, l))
+		if (l > maxlen || (!allow_empty && l == 0))
 			return -1;
 		count++;
 		i += l + 1;
@@ -347,9 +389,10 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	struct {
 		const unsigned char *p;
 		size_t len;
-	} sec[8] = { { 0 } };
-	static const uint32_t tags[8] = { SEC_INFO, SEC_TOKO, SEC_LABL, SEC_TERM,
-					  SEC_SURF, SEC_IDF,  SEC_WGHT, SEC_PLAT };
+	} sec[9] = { { 0 } };
+	/* The first 8 are required; SLOT is optional (files of triage < 0.9). */
+	static const uint32_t tags[9] = { SEC_INFO, SEC_TOKO, SEC_LABL, SEC_TERM, SEC_SURF,
+					  SEC_IDF,  SEC_WGHT, SEC_PLAT, SEC_SLOT };
 	for (uint32_t i = 0; i < nsec; i++) {
 		uint32_t tag = get_u32(&r);
 		uint64_t slen = get_u64(&r);
@@ -357,7 +400,7 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 			errf(err, errsz, "truncated model file (section %u of %u)", i + 1, nsec);
 			return NULL;
 		}
-		for (int k = 0; k < 8; k++)
+		for (int k = 0; k < 9; k++)
 			if (tags[k] == tag) {
 				if (sec[k].p) {
 					errf(err, errsz, "corrupted model file (a section appears twice)");
@@ -443,7 +486,29 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 		memcpy(m->terms_copy, s.p, s.left);
 		tpool = m->terms_copy;
 	}
-	if (strtab_adopt(&m->terms, tpool, s.left, nf) < 0) {
+	size_t tlen = s.left;
+	int adopted = 0;
+	if (sec[8].p) {
+		s = (struct rd){ sec[8].p, sec[8].len, 0 };
+		uint32_t nslots = get_u32(&s);
+		get_u32(&s);
+		if (s.short_read || s.left != (size_t)nslots * 8)
+			BAD("corrupted model file (term table)");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* The saved table, used where it lies (a mapped file, aligned).
+		 * Copied data (model_load_mem) rebuilds it from the terms. */
+		if (borrow && ((uintptr_t)s.p % _Alignof(uint64_t)) == 0) {
+			if (strtab_adopt_slots(&m->terms, tpool, tlen, nf,
+					       (const uint64_t *)(uintptr_t)s.p, nslots) < 0) {
+				if (errno == ENOMEM)
+					BAD("out of memory");
+				BAD("corrupted model file (term table)");
+			}
+			adopted = 1;
+		}
+#endif
+	}
+	if (!adopted && strtab_adopt(&m->terms, tpool, tlen, nf) < 0) {
 		if (errno == EEXIST)
 			BAD("corrupted model file (a term appears twice)");
 		BAD("out of memory");

@@ -1,4 +1,5 @@
 #include "classifier/strtab.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@ void strtab_release(struct strtab *t)
 		free(t->pool);
 	free(t->off);
 	free(t->hash);
-	free(t->slots);
+	if (!t->slots_borrowed)
+		free(t->slots);
 	strtab_init(t, t->max);
 }
 
@@ -77,7 +79,7 @@ static void slot_put(uint64_t *slots, uint32_t mask, uint64_t h, uint32_t id)
 
 static int strtab_rehash(struct strtab *t, uint64_t nslots)
 {
-	uint64_t *slots = calloc(nslots, sizeof *slots);
+	uint64_t *slots = big_calloc(nslots, sizeof *slots);
 	if (!slots)
 		return -1;
 	uint32_t mask = (uint32_t)(nslots - 1);
@@ -133,6 +135,10 @@ static int strtab_grow_slots(struct strtab *t, uint32_t want)
 
 int strtab_reserve(struct strtab *t, uint32_t n, size_t pool_bytes)
 {
+	if (t->slots_borrowed) {
+		errno = EPERM;
+		return -1;
+	}
 	if (n > t->max - t->n || pool_bytes > UINT32_MAX - t->pool_len) {
 		errno = E2BIG;
 		return -1;
@@ -152,6 +158,10 @@ int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint64_t h,
 	int64_t id = strtab_find_h(t, h);
 	if (id >= 0)
 		return id;
+	if (t->slots_borrowed) {
+		errno = EPERM;
+		return -1;
+	}
 	if (t->n >= t->max || len >= UINT32_MAX - t->pool_len - 1) {
 		errno = E2BIG;
 		return -1;
@@ -212,6 +222,61 @@ int strtab_adopt(struct strtab *t, const char *pool, size_t len, uint32_t n)
 		t->n = id + 1;
 		o += l + 1;
 	}
+	return 0;
+}
+
+int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t n,
+		       const uint64_t *slots, uint64_t nslots)
+{
+	if (n > t->max || len > UINT32_MAX || nslots > (uint64_t)UINT32_MAX + 1) {
+		errno = E2BIG;
+		return -1;
+	}
+	/* A power of two, with an empty slot at least (so that probing ends). */
+	if (nslots <= n || nslots < 2 || (nslots & (nslots - 1)) ||
+	    (n && (len == 0 || pool[len - 1] != '\0'))) {
+		errno = EINVAL;
+		return -1;
+	}
+	uint8_t *seen = calloc((size_t)n / 8 + 1, 1);
+	if (!seen || (n && !(t->off = malloc((size_t)n * sizeof *t->off)))) {
+		free(seen);
+		errno = ENOMEM;
+		return -1;
+	}
+	uint32_t count = 0;
+	for (uint64_t i = 0; i < nslots; i++) {
+		uint64_t v = slots[i] & ID_MASK;
+		if (!slots[i])
+			continue;
+		if (v == 0 || v > n || seen[(v - 1) / 8] & (1u << ((v - 1) % 8))) {
+			count = UINT32_MAX;
+			break;
+		}
+		seen[(v - 1) / 8] |= (uint8_t)(1u << ((v - 1) % 8));
+		count++;
+	}
+	free(seen);
+	/* The strings' offsets: exactly n of them in the pool. */
+	size_t o = 0;
+	uint32_t id = 0;
+	while (count == n && id < n && o < len) {
+		t->off[id++] = (uint32_t)o;
+		o += strlen(pool + o) + 1;
+	}
+	if (count != n || id != n || o != len) {
+		free(t->off);
+		t->off = NULL;
+		errno = EINVAL;
+		return -1;
+	}
+	t->pool = (char *)(uintptr_t)pool;
+	t->pool_len = t->pool_cap = len;
+	t->pool_borrowed = 1;
+	t->slots = (uint64_t *)(uintptr_t)slots;
+	t->slots_borrowed = 1;
+	t->mask = (uint32_t)(nslots - 1);
+	t->n = t->ids_cap = n;
 	return 0;
 }
 

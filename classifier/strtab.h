@@ -26,8 +26,10 @@ struct strtab {
 	char *pool;          /* the strings, each followed by a NUL */
 	size_t pool_len, pool_cap;
 	int pool_borrowed;   /* pool belongs to someone else (a mapped file) */
+	int slots_borrowed;  /* so do slots (then the table is read-only) */
 	uint32_t *off;       /* id -> offset of its string in pool */
-	uint64_t *hash;      /* id -> hash of its string (for growing and merging) */
+	uint64_t *hash;      /* id -> hash of its string (for growing and merging);
+				NULL in a table adopted with its slots */
 	uint32_t n, ids_cap;
 	uint64_t *slots;     /* hash's top 38 bits | (id + 1), 0 when empty */
 	uint32_t mask;       /* number of slots - 1 (a power of two) */
@@ -72,6 +74,27 @@ int strtab_reserve(struct strtab *t, uint32_t n, size_t pool_bytes);
  * two strings are the same (or share a hash).
  */
 int strtab_adopt(struct strtab *t, const char *pool, size_t len, uint32_t n);
+
+/*
+ * As strtab_adopt, but over a slot table saved with the strings (the
+ * `slots` array of a table built by this code, nslots of them), so that
+ * nothing is hashed: loading a large vocabulary is then a scan instead of a
+ * random write per string. slots must outlive t and not change; t is then
+ * read-only (inserting fails with EPERM). The slots are checked to be safe to
+ * probe (nslots a power of two above n, every id below n and present exactly
+ * once), not that each lies where its string's hash would put it: that is
+ * the file's checksum's job. Returns 0, or -1 with errno E2BIG, ENOMEM, or
+ * EINVAL when the pool or the slots are not well formed.
+ */
+int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t n,
+		       const uint64_t *slots, uint64_t nslots);
+
+/* The number of slots of t's table (0 when empty): what strtab_adopt_slots
+ * expects beside t->slots. */
+static inline uint64_t strtab_nslots(const struct strtab *t)
+{
+	return t->slots ? (uint64_t)t->mask + 1 : 0;
+}
 
 /*
  * Looks up n hashes at once: ids[k] gets the id of hs[k] or -1. Faster than n

@@ -28,6 +28,8 @@ void buf_reset(struct buf *b);
 
 /* Each returns 0, or -1 with errno E2BIG (over max) or ENOMEM, b unchanged. */
 int buf_append(struct buf *b, const void *p, size_t n);
+/* Makes room for n more bytes, so that appending them allocates nothing. */
+int buf_reserve(struct buf *b, size_t n);
 int buf_appendc(struct buf *b, char c);
 int buf_appends(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...)

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,7 +72,8 @@ char *read_file(const char *path, size_t max, size_t *len, char *err, size_t err
 		return NULL;
 	}
 	struct stat st;
-	if (fstat(fd, &st) == 0) {
+	int have_st = fstat(fd, &st) == 0;
+	if (have_st) {
 		if (S_ISDIR(st.st_mode)) {
 			close(fd);
 			errno = EISDIR;
@@ -85,6 +88,59 @@ char *read_file(const char *path, size_t max, size_t *len, char *err, size_t err
 			return NULL;
 		}
 	}
+	/* A regular file of known size is read straight into its buffer; what
+	 * it holds beyond that size (it grew) is read after, as from a pipe. */
+	if (have_st && S_ISREG(st.st_mode) && st.st_size > 0 && (size_t)st.st_size < max) {
+		size_t want = (size_t)st.st_size, got = 0;
+		char *p = malloc(want + 1);
+		if (!p) {
+			close(fd);
+			errno = ENOMEM;
+			errf(err, errsz, "%s: %s", path, strerror(errno));
+			return NULL;
+		}
+		while (got < want) {
+			ssize_t n = read(fd, p + got, want - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				int saved = errno;
+				errf(err, errsz, "%s: %s", path, strerror(saved));
+				free(p);
+				close(fd);
+				errno = saved;
+				return NULL;
+			}
+			if (n == 0)
+				break;
+			got += (size_t)n;
+		}
+		if (got == want) {
+			/* Anything more? */
+			char c;
+			ssize_t n;
+			while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+				;
+			if (n != 0) {
+				/* It grew, or failed: the general path below, from the start. */
+				if (lseek(fd, 0, SEEK_SET) == 0) {
+					free(p);
+					goto general;
+				}
+				int saved = n < 0 ? errno : EIO;
+				errf(err, errsz, "%s: %s", path, strerror(saved));
+				free(p);
+				close(fd);
+				errno = saved;
+				return NULL;
+			}
+		}
+		p[got] = '\0';
+		*len = got;
+		close(fd);
+		return p;
+	}
+general:;
 	char *p = read_fd(fd, path, max, len, err, errsz);
 	int saved = errno;
 	close(fd);
@@ -167,6 +223,16 @@ int utf8_valid(const char *str, size_t n)
 	const unsigned char *s = (const unsigned char *)str;
 	size_t i = 0;
 	while (i < n) {
+		/* ASCII runs, 8 bytes at a time. */
+		while (n - i >= 8) {
+			uint64_t v;
+			memcpy(&v, s + i, 8);
+			if (v & 0x8080808080808080ULL)
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
 		unsigned c = s[i];
 		if (c < 0x80) {
 			i++;
@@ -206,4 +272,36 @@ void fault_point(const char *point)
 	const char *f = getenv("TRIAGE_FAULT");
 	if (f && !strcmp(f, point))
 		_exit(137);
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *big_alloc(size_t n)
+{
+	if (n < HUGE_PAGE)
+		return malloc(n ? n : 1);
+	if (n > SIZE_MAX - HUGE_PAGE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t len = (n + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+	void *p = aligned_alloc(HUGE_PAGE, len);
+	if (p)
+		(void)madvise(p, len, MADV_HUGEPAGE);  /* a hint: fine if refused */
+	return p;
+}
+
+void *big_calloc(size_t count, size_t size)
+{
+	if (size && count > SIZE_MAX / size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	size_t n = count * size;
+	if (n < HUGE_PAGE)
+		return calloc(n ? count : 1, n ? size : 1);
+	void *p = big_alloc(n);
+	if (p)
+		memset(p, 0, n);
+	return p;
 }

@@ -59,4 +59,15 @@ void fault_point(const char *point);
 /* True when s is valid UTF-8 (no overlongs, no surrogates). */
 int utf8_valid(const char *s, size_t n);
 
+/*
+ * Memory for large tables read at random (hash tables, weight matrices):
+ * from 2 MiB up, aligned on 2 MiB and marked for transparent huge pages, so
+ * that a lookup costs a cache miss instead of a cache miss and a page walk
+ * (nested in a virtual machine), and the table takes one page fault per
+ * 2 MiB instead of 512. Smaller sizes are plain malloc. Freed with free().
+ * big_calloc zeroes.
+ */
+void *big_alloc(size_t n);
+void *big_calloc(size_t count, size_t size);
+
 #endif

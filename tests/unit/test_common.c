@@ -63,6 +63,59 @@ static void test_read_file_limit(void **state)
 	unlink(path);
 }
 
+/* A regular file is read whole, byte for byte (the fast path), and an empty
+ * one gives an empty string. */
+static void test_read_file_exact(void **state)
+{
+	char path[] = "/tmp/triage-test-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	char data[70000];
+	for (size_t i = 0; i < sizeof data; i++)
+		data[i] = (char)(i * 7 + 1);
+	assert_int_equal(write(fd, data, sizeof data), (ssize_t)sizeof data);
+	char err[256];
+	size_t len;
+	char *p = read_file(path, 1 << 20, &len, err, sizeof err);
+	assert_non_null(p);
+	assert_int_equal(len, sizeof data);
+	assert_memory_equal(p, data, sizeof data);
+	assert_int_equal(p[len], '\0');
+	free(p);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	close(fd);
+	p = read_file(path, 1 << 20, &len, err, sizeof err);
+	assert_non_null(p);
+	assert_int_equal(len, 0);
+	assert_string_equal(p, "");
+	free(p);
+	unlink(path);
+}
+
+/* Large tables: zeroed, aligned for huge pages, freed with free(). */
+static void test_big_alloc(void **state)
+{
+	size_t sizes[] = { 0, 100, (size_t)2 << 20, ((size_t)5 << 20) + 3 };
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		unsigned char *p = big_calloc(sizes[k], 1);
+		assert_non_null(p);
+		for (size_t i = 0; i < sizes[k]; i += 4093)
+			assert_int_equal(p[i], 0);
+		if (sizes[k] >= ((size_t)2 << 20))
+			assert_int_equal((uintptr_t)p % ((size_t)2 << 20), 0);
+		memset(p, 0xab, sizes[k]);
+		free(p);
+		p = big_alloc(sizes[k]);
+		assert_non_null(p);
+		memset(p, 1, sizes[k]);
+		free(p);
+	}
+	errno = 0;
+	assert_null(big_calloc(SIZE_MAX / 2, 4));
+	assert_int_equal(errno, ENOMEM);
+	assert_null(big_alloc(SIZE_MAX - 5));
+}
+
 static void test_write_atomic(void **state)
 {
 	char dir[] = "/tmp/triage-test-XXXXXX";
@@ -103,6 +156,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_bounded),
 		cmocka_unit_test(test_read_file_limit),
+		cmocka_unit_test(test_read_file_exact),
+		cmocka_unit_test(test_big_alloc),
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_utf8_valid),
 	};

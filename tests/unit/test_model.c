@@ -280,6 +280,101 @@ static void test_bad_strings(void **state)
 	free(data);
 }
 
+/* Writes data to a file and loads it the way the commands do (mapped). */
+static struct model *load_as_file(const char *data, size_t len, char *err, size_t errsz)
+{
+	char path[256];
+	snprintf(path, sizeof path, "%s/c.model", dir);
+	assert_int_equal(write_file_atomic(path, data, len, 0644, err, errsz), 0);
+	return model_load(path, err, errsz);
+}
+
+/* The vocabulary's hash table saved in the file (SLOT) is used where it lies
+ * when the file is mapped; damaged, it is refused with a clear error; absent
+ * (a file of an older triage), it is rebuilt from the terms. */
+static void test_slot_table(void **state)
+{
+	static const char *terms[] = { "b:adhes", "b:cotis", "s:visit", "d:mairie.fr", "b:journal" };
+	char err[256];
+	size_t len;
+	char *data = saved(&len);
+	unsigned char *sl = section(data, len, "SLOT");
+	uint32_t nslots = (uint32_t)sl[0] | (uint32_t)sl[1] << 8;
+	assert_true(nslots >= 8 && (nslots & (nslots - 1)) == 0);
+	uint64_t *slots = (uint64_t *)(sl + 8);  /* 8-aligned in the file, not in data */
+	struct model *m = load_as_file(data, len, err, sizeof err);
+	assert_non_null(m);
+	assert_true(m->terms.slots_borrowed);
+	for (int j = 0; j < 5; j++)
+		assert_int_equal(strtab_find(&m->terms, terms[j], strlen(terms[j])), j);
+	assert_int_equal(strtab_find(&m->terms, "b:absent", 8), -1);
+	size_t tl;
+	assert_string_equal(strtab_str(&m->terms, 3, &tl), "d:mairie.fr");
+	assert_int_equal(tl, 11);
+	/* read-only: nothing can be added to a borrowed table */
+	assert_int_equal(strtab_intern(&m->terms, "b:new", 5, NULL), -1);
+	assert_int_equal(errno, EPERM);
+	model_free(m);
+
+	/* Damaged tables, with a valid checksum. */
+	uint32_t full = UINT32_MAX, empty = UINT32_MAX;
+	for (uint32_t k = 0; k < nslots; k++) {
+		uint64_t v;
+		memcpy(&v, &slots[k], 8);
+		if (v && full == UINT32_MAX)
+			full = k;
+		if (!v && empty == UINT32_MAX)
+			empty = k;
+	}
+	assert_true(full != UINT32_MAX && empty != UINT32_MAX);
+	for (int c = 0; c < 5; c++) {
+		char *d = saved(&len);
+		unsigned char *q = section(d, len, "SLOT");
+		uint64_t *st = (uint64_t *)(q + 8), v;
+		memcpy(&v, &st[full], 8);
+		if (c == 0) {          /* an id beyond the vocabulary */
+			v = (v & ~((1ULL << STRTAB_ID_BITS) - 1)) | 100;
+			memcpy(&st[full], &v, 8);
+		} else if (c == 1) {   /* an id twice */
+			memcpy(&st[empty], &v, 8);
+		} else if (c == 2) {   /* an id missing */
+			v = 0;
+			memcpy(&st[full], &v, 8);
+		} else if (c == 3) {   /* not a power of two, and its length agreeing */
+			put32(q, nslots - 1);
+			put32(q - 8, (nslots - 1) * 8 + 8);
+			memmove(q + 8 + (nslots - 1) * 8, q + 8 + nslots * 8,
+				len - (size_t)(q + 8 + nslots * 8 - (unsigned char *)d));
+			len -= 8;
+		} else {               /* the count and the length disagree */
+			put32(q, nslots * 2);
+		}
+		fix_crc(d, len);
+		struct model *bad = load_as_file(d, len, err, sizeof err);
+		if (bad)
+			fail_msg("damaged table %d loaded", c);
+		if (!strstr(err, "term table"))
+			fail_msg("case %d: '%s'", c, err);
+		if (c == 4) {
+			/* copied data checks the length too */
+			assert_null(model_load_mem(d, len, err, sizeof err));
+			assert_non_null(strstr(err, "term table"));
+		}
+		free(d);
+	}
+
+	/* No table (renamed to an unknown section): rebuilt from the terms. */
+	memcpy(sl - 12, "XXXX", 4);
+	fix_crc(data, len);
+	m = load_as_file(data, len, err, sizeof err);
+	assert_non_null(m);
+	assert_false(m->terms.slots_borrowed);
+	for (int j = 0; j < 5; j++)
+		assert_int_equal(strtab_find(&m->terms, terms[j], strlen(terms[j])), j);
+	model_free(m);
+	free(data);
+}
+
 static void test_unwritable(void **state)
 {
 	struct model *m = small_model();
@@ -311,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_version),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_bad_strings),
+		cmocka_unit_test(test_slot_table),
 		cmocka_unit_test(test_unwritable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
