@@ -71,8 +71,14 @@ static int walk(struct pathlist *l, const char *dir, int depth, char *err, size_
 			r = errf(err, errsz, "%s/%s: path too long", dir, e->d_name);
 			break;
 		}
+		/* The entry's type when the file system gives it (a stat fewer per
+		 * file); a link or an unknown type is looked at through stat. */
 		struct stat st;
-		if (stat(path, &st) < 0) {
+		if (e->d_type == DT_REG) {
+			st.st_mode = S_IFREG;
+		} else if (e->d_type == DT_DIR) {
+			st.st_mode = S_IFDIR;
+		} else if (stat(path, &st) < 0) {
 			r = errf(err, errsz, "%s: %s", path, strerror(errno));
 			break;
 		}

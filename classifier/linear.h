@@ -47,6 +47,16 @@ const char *linear_check_params(const struct linear_params *p);
 int linear_train(const struct csr *x, const uint32_t *rows, const signed char *y, size_t n,
 		 const struct linear_params *p, float *w);
 
+/*
+ * As linear_train, with the dual variables in alpha[0..n) (alpha[k] for
+ * rows[k]; NULL: as linear_train). The SVM starts from them (a warm start:
+ * negative or non-finite values count as 0) and leaves its solution there,
+ * so that a related problem (the same rows with a few more or fewer) can
+ * start near its answer. Logistic regression ignores them.
+ */
+int linear_train_warm(const struct csr *x, const uint32_t *rows, const signed char *y, size_t n,
+		      const struct linear_params *p, float *w, double *alpha);
+
 /* w . row + bias, for a row of x (the decision value). */
 double linear_decision(const struct csr *x, uint32_t row, const float *w);
 

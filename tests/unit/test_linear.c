@@ -59,6 +59,46 @@ static void test_strtab_bound(void **state)
 	strtab_release(&t);
 }
 
+/* A table adopted with its saved slots finds what the original finds; slots
+ * or a pool that do not agree are refused. */
+static void test_strtab_adopt_slots(void **state)
+{
+	struct strtab t, u;
+	strtab_init(&t, 1000);
+	char buf[32];
+	for (int i = 0; i < 300; i++) {
+		int n = snprintf(buf, sizeof buf, "q:w%d", i * 13);
+		assert_int_equal(strtab_intern(&t, buf, (size_t)n, NULL), i);
+	}
+	uint64_t ns = strtab_nslots(&t);
+	uint64_t *copy = malloc(ns * sizeof *copy);
+	memcpy(copy, t.slots, ns * sizeof *copy);
+	strtab_init(&u, 1000);
+	assert_int_equal(strtab_adopt_slots(&u, t.pool, t.pool_len, t.n, copy, ns), 0);
+	for (int i = 0; i < 300; i++) {
+		int n = snprintf(buf, sizeof buf, "q:w%d", i * 13);
+		assert_int_equal(strtab_find(&u, buf, (size_t)n), i);
+		size_t len;
+		assert_string_equal(strtab_str(&u, (uint32_t)i, &len), buf);
+	}
+	assert_int_equal(strtab_find(&u, "q:w1", 4), -1);
+	assert_int_equal(strtab_reserve(&u, 1, 1), -1);
+	assert_int_equal(errno, EPERM);
+	strtab_release(&u);
+	/* one string fewer than said, a pool without its last NUL, too few slots */
+	strtab_init(&u, 1000);
+	assert_int_equal(strtab_adopt_slots(&u, t.pool, t.pool_len, t.n + 1, copy, ns), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(strtab_adopt_slots(&u, t.pool, t.pool_len - 1, t.n, copy, ns), -1);
+	assert_int_equal(strtab_adopt_slots(&u, t.pool, t.pool_len, t.n, copy, 256), -1);
+	assert_int_equal(strtab_adopt_slots(&u, t.pool, t.pool_len, t.n, copy, 300), -1);
+	assert_int_equal(strtab_adopt_slots(&u, t.pool, t.pool_len, 2000, copy, ns), -1);
+	assert_int_equal(errno, E2BIG);
+	strtab_release(&u);
+	free(copy);
+	strtab_release(&t);
+}
+
 /*
  * A sparse two-class problem: class +1 has features 0..9 active, class -1
  * features 10..19, each row a few of them plus noise features 20..99.
@@ -138,6 +178,74 @@ static void check_solver(enum clf_algo algo)
 }
 
 static void test_svm(void **state) { check_solver(CLF_SVM); }
+
+/* A warm start from the SVM's own solution is already converged; from the
+ * solutions of two halves (what training does with the cross-validation
+ * folds) it reaches the cold start's model in fewer iterations. */
+static void test_svm_warm_start(void **state)
+{
+	struct csr x;
+	uint32_t n = 400;
+	signed char *y = malloc(n);
+	uint32_t *rows = malloc(n * sizeof *rows);
+	make_problem(&x, y, n, 7);
+	for (uint32_t i = 0; i < n; i++)
+		rows[i] = i;
+	struct linear_params p;
+	linear_params_default(&p);
+	p.eps = 0.01;
+	size_t nw = x.ncols + 1;
+	float *cold = malloc(nw * sizeof *cold), *warm = malloc(nw * sizeof *warm);
+	double *alpha = calloc(n, sizeof *alpha), *a2 = calloc(n, sizeof *a2);
+	int it_cold = linear_train_warm(&x, rows, y, n, &p, cold, alpha);
+	assert_true(it_cold > 1);
+	/* the same as without alphas */
+	assert_int_equal(linear_train(&x, rows, y, n, &p, warm), it_cold);
+	assert_memory_equal(cold, warm, nw * sizeof *cold);
+	double nonzero = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		assert_true(alpha[i] >= 0);
+		nonzero += alpha[i] > 0;
+	}
+	assert_true(nonzero > 0);
+	/* restarted from its solution: converged at once */
+	memcpy(a2, alpha, n * sizeof *a2);
+	assert_int_equal(linear_train_warm(&x, rows, y, n, &p, warm, a2), 1);
+	double d1 = 0, w1 = 0;
+	for (size_t j = 0; j < nw; j++) {
+		d1 = fmax(d1, fabs((double)warm[j] - cold[j]));
+		w1 = fmax(w1, fabs((double)cold[j]));
+	}
+	if (!(d1 < 0.01 * w1))
+		fail_msg("restarted model differs by %g (largest weight %g)", d1, w1);
+	/* from the halves' solutions */
+	uint32_t half = n / 2;
+	memset(a2, 0, n * sizeof *a2);
+	assert_true(linear_train_warm(&x, rows, y, half, &p, warm, a2) > 0);
+	assert_true(linear_train_warm(&x, rows + half, y + half, n - half, &p, warm, a2 + half) > 0);
+	int it_warm = linear_train_warm(&x, rows, y, n, &p, warm, a2);
+	assert_true(it_warm > 0 && it_warm < it_cold);
+	double dmax = 0, wmax = 0;
+	for (size_t j = 0; j < nw; j++) {
+		dmax = fmax(dmax, fabs((double)warm[j] - cold[j]));
+		wmax = fmax(wmax, fabs((double)cold[j]));
+	}
+	assert_true(dmax < 0.05 * wmax);
+	for (uint32_t i = 0; i < n; i++)
+		assert_int_equal(linear_decision(&x, i, warm) > 0, linear_decision(&x, i, cold) > 0);
+	/* infeasible starting values count as 0 */
+	for (uint32_t i = 0; i < n; i++)
+		a2[i] = i % 3 == 0 ? -1.0 : (i % 3 == 1 ? NAN : 0.0);
+	assert_int_equal(linear_train_warm(&x, rows, y, n, &p, warm, a2), it_cold);
+	assert_memory_equal(cold, warm, nw * sizeof *cold);
+	free(cold);
+	free(warm);
+	free(alpha);
+	free(a2);
+	free(y);
+	free(rows);
+	csr_release(&x);
+}
 static void test_logreg(void **state) { check_solver(CLF_LOGREG); }
 
 static void test_params(void **state)
@@ -186,7 +294,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_strtab_basic),
 		cmocka_unit_test(test_strtab_bound),
+		cmocka_unit_test(test_strtab_adopt_slots),
 		cmocka_unit_test(test_svm),
+		cmocka_unit_test(test_svm_warm_start),
 		cmocka_unit_test(test_logreg),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_platt),
