@@ -443,20 +443,22 @@ static void merge_one(void *ctx, unsigned worker, size_t pi)
 {
 	struct merge_ctx *mc = ctx;
 	struct merge_part *mp = &mc->part[pi];
-	size_t total = 0;
-	for (unsigned k = 0; k < mc->nworkers; k++)
-		total += mc->t->w[k].dict.n;
-	/* At most total terms, likely about total / nparts * 2/3: room for the
-	 * likely count at half load, grown if ever needed. */
-	size_t want = total / mc->nparts + 16, nslots = 16;
-	while (nslots < 2 * want)
+	/* The part's entries over all workers: a bound on its distinct terms,
+	 * so that the table never grows (one pass over the hashes, in order). */
+	size_t bound = 0;
+	for (unsigned k = 0; k < mc->nworkers; k++) {
+		const struct strtab *d = &mc->t->w[k].dict;
+		for (uint32_t id = 0; id < d->n; id++)
+			bound += part_of(d->hash[id] ? d->hash[id] : 1, mc->shift) == pi;
+	}
+	size_t nslots = 16;
+	while (nslots < 2 * bound)
 		nslots *= 2;
 	mp->key = big_calloc(nslots, sizeof *mp->key);
 	mp->val = big_alloc(nslots * sizeof *mp->val);
-	size_t cap = want;
-	mp->first = malloc(cap * sizeof *mp->first);
-	mp->src = malloc(cap * sizeof *mp->src);
-	mp->src_worker = malloc(cap * sizeof *mp->src_worker);
+	mp->first = malloc((bound ? bound : 1) * sizeof *mp->first);
+	mp->src = malloc((bound ? bound : 1) * sizeof *mp->src);
+	mp->src_worker = malloc((bound ? bound : 1) * sizeof *mp->src_worker);
 	if (!mp->key || !mp->val || !mp->first || !mp->src || !mp->src_worker) {
 		mp->oom = 1;
 		return;
@@ -474,46 +476,6 @@ static void merge_one(void *ctx, unsigned worker, size_t pi)
 				i = (i + 1) & mp->mask;
 			uint32_t g;
 			if (!mp->key[i]) {
-				if (mp->n == cap || (size_t)mp->n * 2 >= nslots) {
-					/* More than guessed (a skewed hash would be needed):
-					 * a bigger table and arrays. */
-					size_t ncap = cap * 2, ns = nslots * 2;
-					uint64_t *key = big_calloc(ns, sizeof *key);
-					uint32_t *val = big_alloc(ns * sizeof *val);
-					uint32_t *first = realloc(mp->first, ncap * sizeof *first);
-					if (first)
-						mp->first = first;
-					uint32_t *src = realloc(mp->src, ncap * sizeof *src);
-					if (src)
-						mp->src = src;
-					uint16_t *sw = realloc(mp->src_worker, ncap * sizeof *sw);
-					if (sw)
-						mp->src_worker = sw;
-					if (!key || !val || !first || !src || !sw) {
-						free(key);
-						free(val);
-						mp->oom = 1;
-						return;
-					}
-					for (size_t j = 0; j < nslots; j++)
-						if (mp->key[j]) {
-							size_t q = mp->key[j] & (ns - 1);
-							while (key[q])
-								q = (q + 1) & (ns - 1);
-							key[q] = mp->key[j];
-							val[q] = mp->val[j];
-						}
-					free(mp->key);
-					free(mp->val);
-					mp->key = key;
-					mp->val = val;
-					nslots = ns;
-					mp->mask = ns - 1;
-					cap = ncap;
-					i = h & mp->mask;
-					while (mp->key[i])
-						i = (i + 1) & mp->mask;
-				}
 				mp->key[i] = h;
 				mp->val[i] = g = mp->n++;
 				mp->first[g] = w->first[id];
@@ -734,7 +696,6 @@ struct fit_ctx {
 	const int *label;      /* n */
 	const uint8_t *fold;   /* n */
 	unsigned folds, nl;
-	int skip_final;
 	struct linear_params p;
 	uint32_t **rows;       /* per fold (folds + 1: everything): training rows */
 	size_t *nrows;
@@ -800,8 +761,7 @@ static void fit_one(void *ctx, unsigned worker, size_t task)
 			}
 		}
 	}
-	int it = linear_train_warm(f->x, rows, y, n, &p, w, alpha);
-	if (it < 0) {
+	if (linear_train_warm(f->x, rows, y, n, &p, w, alpha) < 0) {
 		atomic_store(&f->failed, 1);
 		return;
 	}
@@ -1047,7 +1007,6 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	f.fold = fold;
 	f.folds = o->folds;
 	f.nl = nl;
-	f.skip_final = o->skip_final;
 	f.p = lp;
 	f.m = m;
 	f.o = o;
