@@ -145,34 +145,18 @@ static int put_f64(struct buf *b, double d)
 	return put_u64(b, v);
 }
 
-static __attribute__((unused)) int put_f32(struct buf *b, float f)
-{
-	uint32_t v;
-	memcpy(&v, &f, 4);
-	return put_u32(b, v);
-}
-
-/* n floats, little-endian: copied whole on a little-endian host. */
-static int put_f32s(struct buf *b, const float *f, size_t n)
+/* n words of size bytes (4 or 8) from p, little-endian: copied whole on a
+ * little-endian host, byte by byte elsewhere. */
+static int put_words(struct buf *b, const void *p, size_t n, size_t size)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return buf_append(b, f, n * sizeof *f);
+	return buf_append(b, p, n * size);
 #else
+	const unsigned char *q = p;
 	int fail = 0;
 	for (size_t k = 0; k < n && !fail; k++)
-		fail |= put_f32(b, f[k]);
-	return fail;
-#endif
-}
-
-static int put_u64s(struct buf *b, const uint64_t *v, size_t n)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return buf_append(b, v, n * sizeof *v);
-#else
-	int fail = 0;
-	for (size_t k = 0; k < n && !fail; k++)
-		fail |= put_u64(b, v[k]);
+		for (size_t i = size; i-- > 0 && !fail;)
+			fail |= buf_appendc(b, (char)q[k * size + i]);
 	return fail;
 #endif
 }
@@ -191,6 +175,17 @@ static void sec_end(struct buf *b, size_t start)
 	uint64_t len = b->len - start;
 	for (int i = 0; i < 8; i++)
 		b->data[start - 8 + i] = (char)(len >> (8 * i));
+}
+
+/* A PAD_ section such that the data starting `after` bytes past the next
+ * section's tag (its 12-byte header, then its own fields) is aligned on
+ * `align` bytes in the file, hence in a mapping of it. */
+static void sec_pad(struct buf *b, size_t after, size_t align, int *fail)
+{
+	size_t s = sec_begin(b, SEC_PAD, fail);
+	while (!*fail && (b->len + after) % align)
+		*fail |= buf_appendc(b, 0);
+	sec_end(b, s);
 }
 
 int model_save(const struct model *m, const char *path, char *err, size_t errsz)
@@ -238,18 +233,15 @@ int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 	sec_end(&b, s);
 
 	s = sec_begin(&b, SEC_IDF, &fail);
-	fail |= put_u32(&b, nf) | put_f32s(&b, m->idf, nf);
+	fail |= put_u32(&b, nf) | put_words(&b, m->idf, nf, 4);
 	sec_end(&b, s);
 
-	/* WGHT's floats start 12 + 8 bytes after its tag: align them. */
-	s = sec_begin(&b, SEC_PAD, &fail);
-	while (!fail && (b.len + 12 + 8) % 4)
-		fail |= buf_appendc(&b, 0);
-	sec_end(&b, s);
+	/* WGHT's floats start 12 + 8 bytes after its tag. */
+	sec_pad(&b, 12 + 8, 4, &fail);
 
 	s = sec_begin(&b, SEC_WGHT, &fail);
-	fail |= put_u32(&b, nf) | put_u32(&b, nl) | put_f32s(&b, m->w, (size_t)nf * nl) |
-		put_f32s(&b, m->bias, nl);
+	fail |= put_u32(&b, nf) | put_u32(&b, nl) | put_words(&b, m->w, (size_t)nf * nl, 4) |
+		put_words(&b, m->bias, nl, 4);
 	sec_end(&b, s);
 
 	s = sec_begin(&b, SEC_PLAT, &fail);
@@ -258,16 +250,13 @@ int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 		fail |= put_f64(&b, m->platt_a[c]) | put_f64(&b, m->platt_b[c]);
 	sec_end(&b, s);
 
-	/* SLOT's u64s start 12 + 8 bytes after its tag: align them. */
-	s = sec_begin(&b, SEC_PAD, &fail);
-	while (!fail && (b.len + 12 + 8) % 8)
-		fail |= buf_appendc(&b, 0);
-	sec_end(&b, s);
+	/* SLOT's u64s start 12 + 8 bytes after its tag. */
+	sec_pad(&b, 12 + 8, 8, &fail);
 
 	uint64_t nslots = strtab_nslots(&m->terms);
 	s = sec_begin(&b, SEC_SLOT, &fail);
 	fail |= put_u32(&b, (uint32_t)nslots) | put_u32(&b, 0) |
-		put_u64s(&b, m->terms.slots, (size_t)nslots);
+		put_words(&b, m->terms.slots, (size_t)nslots, 8);
 	sec_end(&b, s);
 
 	if (!fail)
