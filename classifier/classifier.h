@@ -52,7 +52,8 @@ int corpus_list_files(const char *path, char ***paths, size_t *n, char *err, siz
 struct train_opts {
 	struct tok_opts tok;
 	enum clf_algo algo;
-	double c;                /* regularisation (default 1) */
+	double c;                /* regularisation (default 4); 0: chosen by cross-validation
+	                            among TRAIN_C_AUTO (1, 2, 4), see clf_train() */
 	uint64_t seed;           /* default 1 */
 	unsigned folds;          /* cross-validation folds for calibration (default 3) */
 	unsigned min_df;         /* a term must be in this many messages (default 2) */
@@ -70,6 +71,10 @@ struct train_opts {
 
 void train_opts_default(struct train_opts *o);
 
+/* The values of C that training tries when opts->c is 0. */
+#define TRAIN_C_AUTO { 1.0, 2.0, 4.0 }
+#define TRAIN_C_AUTO_N 3
+
 /* Out-of-fold predictions and what training saw (for reports). */
 struct train_result {
 	size_t n;
@@ -80,6 +85,10 @@ struct train_result {
 	size_t n_features;      /* kept */
 	double threshold;
 	double seconds_read, seconds_train;
+	double c;                           /* the C of the model and of pred/conf */
+	unsigned n_c;                       /* values of C tried (1 when opts->c was given) */
+	double c_tried[TRAIN_C_AUTO_N];     /* in the order tried */
+	double c_macro_f1[TRAIN_C_AUTO_N];  /* cross-validated, uncalibrated argmax */
 };
 
 void train_result_release(struct train_result *r);
@@ -87,6 +96,10 @@ void train_result_release(struct train_result *r);
 /*
  * Trains a model on c. *out (unless opts->skip_final) gets a model the caller
  * frees with model_free(); res (may be NULL) the out-of-fold predictions.
+ * With opts->c 0, the fold models are fitted for C = 1, then 2, then 4, and
+ * the first C whose out-of-fold macro-F1 does not beat the previous one stops
+ * the search: the model is fitted with the best C, and calibrated on its
+ * out-of-fold values.
  * Deterministic for a given seed, whatever the number of threads.
  * Returns 0, or -1 with err set.
  */

@@ -42,7 +42,14 @@ void train_opts_default(struct train_opts *o)
 	memset(o, 0, sizeof *o);
 	tok_opts_default(&o->tok);
 	o->algo = CLF_SVM;
-	o->c = 1.0;
+	/*
+	 * C = 4: the best of 1, 2, 4 and 8 by 3-fold cross-validation on both
+	 * corpora at hand (macro-F1, French corpus: 0.870, 0.874, 0.882, 0.881;
+	 * 20 Newsgroups train: 0.924, 0.924, 0.926, 0.927, where 8 costs a
+	 * third more time for 0.001). liblinear's and scikit-learn's 1 suits
+	 * fewer, denser features than these l2-normalised unigrams and bigrams.
+	 */
+	o->c = 4.0;
 	o->seed = 1;
 	o->folds = 3;
 	o->min_df = 2;
@@ -704,8 +711,13 @@ struct fit_ctx {
 	float **w;             /* per worker: ncols + 1 */
 	signed char **y;       /* per worker: n */
 	double **alpha;        /* per worker: n (the SVM's dual variables) */
-	float *fold_alpha;     /* folds * nl * n: each fold's solution, by row */
-	double *oof;           /* n * nl out-of-fold decision values */
+	/*
+	 * Two slots, one per value of C in turn, so that the best C's fold
+	 * solutions and values are still there when the next C turns out worse.
+	 */
+	float *fold_alpha[2];  /* folds * nl * n: each fold's solution, by row */
+	double *oof[2];        /* n * nl out-of-fold decision values */
+	unsigned slot;         /* the slot this round writes (the final round: reads) */
 	struct model *m;
 	atomic_int failed;
 	atomic_size_t done;
@@ -721,9 +733,14 @@ static uint64_t mix_seed(uint64_t seed, unsigned fold, unsigned label)
 }
 
 /*
- * Tasks: first the folds' (folds * nl of them, fold-major), then, in a second
- * round, the final models' (nl). The SVM's final model starts from the
- * folds' solutions: each message's dual variable averaged over the folds
+ * Tasks: first the folds' (folds * nl of them, fold-major), one round per
+ * value of C tried, then, in a last round, the final models' (nl). Each
+ * round's fold models start cold: started from the previous C's solutions,
+ * the loose fold tolerance stops near that C's answer and blurs the
+ * comparison (20 Newsgroups, macro-F1 at C = 2 and 4: 0.9231 and 0.9228
+ * warm, 0.9246 and 0.9252 cold; scaling the start by the ratio of the Cs
+ * fixed that there but not on the French corpus). The SVM's final model
+ * from the chosen C's: each message's dual variable averaged over the folds
  * that trained on it, a point near the answer (20 Newsgroups: about half the
  * iterations of a cold start, the same model within the tolerance).
  */
@@ -735,7 +752,8 @@ static void fit_one(void *ctx, unsigned worker, size_t task)
 	size_t n = f->nrows[fold], nall = f->x->nrows;
 	signed char *y = f->y[worker];
 	float *w = f->w[worker];
-	double *alpha = f->fold_alpha ? f->alpha[worker] : NULL;
+	double *alpha = f->fold_alpha[0] ? f->alpha[worker] : NULL;
+	const float *fa = f->fold_alpha[f->slot];
 	for (size_t k = 0; k < n; k++)
 		y[k] = f->label[rows[k]] == (int)c ? 1 : -1;
 	struct linear_params p = f->p;
@@ -756,7 +774,7 @@ static void fit_one(void *ctx, unsigned worker, size_t task)
 				double sum = 0;
 				for (unsigned q = 0; q < f->folds; q++)
 					if (q != f->fold[r])
-						sum += f->fold_alpha[((size_t)q * f->nl + c) * nall + r];
+						sum += fa[((size_t)q * f->nl + c) * nall + r];
 				alpha[k] = sum / (f->folds - 1);
 			}
 		}
@@ -768,10 +786,10 @@ static void fit_one(void *ctx, unsigned worker, size_t task)
 	if (fold < f->folds) {
 		for (size_t k = 0; k < f->nheld[fold]; k++) {
 			uint32_t r = f->held[fold][k];
-			f->oof[(size_t)r * f->nl + c] = linear_decision(f->x, r, w);
+			f->oof[f->slot][(size_t)r * f->nl + c] = linear_decision(f->x, r, w);
 		}
 		if (alpha) {
-			float *dst = f->fold_alpha + ((size_t)fold * f->nl + c) * nall;
+			float *dst = f->fold_alpha[f->slot] + ((size_t)fold * f->nl + c) * nall;
 			for (size_t k = 0; k < n; k++)
 				dst[rows[k]] = (float)alpha[k];
 		}
@@ -839,7 +857,10 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	struct linear_params lp;
 	linear_params_default(&lp);
 	lp.algo = o->algo;
-	lp.c = o->c;
+	static const double c_auto[TRAIN_C_AUTO_N] = TRAIN_C_AUTO;
+	const double *cgrid = o->c > 0 ? &o->c : c_auto;
+	unsigned ncgrid = o->c > 0 ? 1 : TRAIN_C_AUTO_N;
+	lp.c = cgrid[0];
 	lp.seed = o->seed;
 	const char *bad = linear_check_params(&lp);
 	if (bad)
@@ -967,13 +988,19 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	f.w = calloc(threads, sizeof *f.w);
 	f.y = calloc(threads, sizeof *f.y);
 	f.alpha = calloc(threads, sizeof *f.alpha);
-	if (lp.algo == CLF_SVM && !o->skip_final &&
-	    !(f.fold_alpha = malloc((size_t)o->folds * nl * c->n * sizeof *f.fold_alpha))) {
-		errf(err, errsz, "out of memory");
-		goto out;
-	}
-	f.oof = calloc(c->n * nl, sizeof *f.oof);
-	if (!fold || !f.rows || !f.nrows || !f.held || !f.nheld || !f.w || !f.y || !f.alpha || !f.oof ||
+	/* The SVM keeps its fold solutions to warm-start the final model. */
+	if (lp.algo == CLF_SVM && !o->skip_final)
+		for (unsigned k = 0; k < (ncgrid > 1 ? 2u : 1u); k++)
+			if (!(f.fold_alpha[k] = malloc((size_t)o->folds * nl * c->n * sizeof **f.fold_alpha))) {
+				errf(err, errsz, "out of memory");
+				goto out;
+			}
+	f.oof[0] = calloc(c->n * nl, sizeof *f.oof[0]);
+	f.oof[1] = ncgrid > 1 ? calloc(c->n * nl, sizeof *f.oof[1]) : NULL;
+	pred = malloc(c->n * sizeof *pred);
+	conf = malloc(c->n * sizeof *conf);
+	if (!conf || !fold || !f.rows || !f.nrows || !f.held || !f.nheld || !f.w || !f.y || !f.alpha || !f.oof[0] ||
+	    (ncgrid > 1 && !f.oof[1]) || !pred ||
 	    make_folds(fold, c->labels, c->n, nl, o->folds, o->seed) < 0) {
 		errf(err, errsz, "out of memory");
 		goto out;
@@ -1010,14 +1037,56 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	f.p = lp;
 	f.m = m;
 	f.o = o;
-	f.total = (size_t)(o->folds + (o->skip_final ? 0 : 1)) * nl;
-	par_for(threads, (size_t)o->folds * nl, fit_one, &f);
+	f.total = ((size_t)o->folds * ncgrid + (o->skip_final ? 0 : 1)) * nl;
+	/*
+	 * One round of fold models per value of C; the search stops at the first
+	 * C that does not improve the out-of-fold macro-F1 (of the plain argmax:
+	 * calibration comes after), and keeps the smaller C on a tie.
+	 */
+	unsigned best = 0;
+	double best_f1 = -1;
+	unsigned ntried = 0;
+	double tried_f1[TRAIN_C_AUTO_N];
+	for (unsigned g = 0; g < ncgrid; g++) {
+		f.p.c = cgrid[g];
+		f.slot = g & 1;
+		par_for(threads, (size_t)o->folds * nl, fit_one, &f);
+		if (atomic_load(&f.failed))
+			break;
+		ntried++;
+		if (ncgrid == 1)
+			break;
+		const double *oof = f.oof[f.slot];
+		for (size_t i = 0; i < c->n; i++) {
+			unsigned b = 0;
+			for (unsigned k = 1; k < nl; k++)
+				if (oof[i * nl + k] > oof[i * nl + b])
+					b = k;
+			pred[i] = (int)b;
+			conf[i] = oof[i * nl + b];  /* only orders the report's curve */
+		}
+		struct eval_report rep;
+		if (eval_compute(&rep, nl, c->labels, pred, conf, c->n, -1) < 0) {
+			errf(err, errsz, "out of memory");
+			goto out;
+		}
+		tried_f1[g] = rep.macro_f1;
+		eval_release(&rep);
+		if (g > 0 && !(tried_f1[g] > best_f1))
+			break;
+		best = g;
+		best_f1 = tried_f1[g];
+	}
+	f.p.c = cgrid[best];
+	f.slot = best & 1;
+	atomic_store(&f.done, (size_t)o->folds * ncgrid * nl);
 	if (!o->skip_final && !atomic_load(&f.failed))
 		par_for(threads, nl, fit_final, &f);
 	if (atomic_load(&f.failed)) {
 		errf(err, errsz, "out of memory while training");
 		goto out;
 	}
+	const double *oof = f.oof[f.slot];
 
 	/* Step 5: calibration on the out-of-fold scores, then the threshold. */
 	{
@@ -1031,7 +1100,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		}
 		for (unsigned k = 0; k < nl; k++) {
 			for (size_t i = 0; i < c->n; i++) {
-				fc[i] = f.oof[i * nl + k];
+				fc[i] = oof[i * nl + k];
 				yc[i] = c->labels[i] == (int)k ? 1 : -1;
 			}
 			platt_fit(fc, yc, c->n, &m->platt_a[k], &m->platt_b[k]);
@@ -1040,14 +1109,12 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		free(yc);
 	}
 	probs = malloc(nl * sizeof *probs);
-	pred = malloc(c->n * sizeof *pred);
-	conf = malloc(c->n * sizeof *conf);
-	if (!probs || !pred || !conf) {
+	if (!probs) {
 		errf(err, errsz, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < c->n; i++) {
-		pred[i] = model_calibrate(m, &f.oof[i * nl], probs);
+		pred[i] = model_calibrate(m, &oof[i * nl], probs);
 		conf[i] = probs[pred[i]];
 	}
 	double cov, prec;
@@ -1058,7 +1125,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		goto out;
 	}
 	m->info.algo = o->algo;
-	m->info.c = o->c;
+	m->info.c = cgrid[best];
 	m->info.seed = o->seed;
 	m->info.trained_at = o->trained_at ? o->trained_at : (int64_t)time(NULL);
 	m->info.n_docs = (uint32_t)c->n;
@@ -1123,6 +1190,16 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		res->threshold = m->threshold;
 		res->seconds_read = (t1 - t0) / 1000.0;
 		res->seconds_train = (t2 - t1) / 1000.0;
+		res->c = cgrid[best];
+		res->n_c = ntried;
+		for (unsigned g = 0; g < ntried && ncgrid > 1; g++) {
+			res->c_tried[g] = cgrid[g];
+			res->c_macro_f1[g] = tried_f1[g];
+		}
+		if (ncgrid == 1) {
+			res->c_tried[0] = cgrid[0];
+			res->c_macro_f1[0] = m->info.cv_macro_f1;
+		}
 	}
 	if (out && !o->skip_final) {
 		for (unsigned k = 0; k < nl; k++)
@@ -1174,14 +1251,16 @@ out:
 	for (unsigned k = 0; f.alpha && k < threads; k++)
 		free(f.alpha[k]);
 	free(f.alpha);
-	free(f.fold_alpha);
+	free(f.fold_alpha[0]);
+	free(f.fold_alpha[1]);
 	free(f.rows);
 	free(f.nrows);
 	free(f.held);
 	free(f.nheld);
 	free(f.w);
 	free(f.y);
-	free(f.oof);
+	free(f.oof[0]);
+	free(f.oof[1]);
 	free(fold);
 	free(probs);
 	free(pred);

@@ -600,6 +600,7 @@ struct summary {
 	size_t *corr_per;        /* nl */
 	const struct measured *dev_set, *held;
 	double drop;             /* dev macro-F1 before - after */
+	double c;                /* the candidate's regularisation */
 };
 
 static void print_table(const struct summary *s)
@@ -613,6 +614,7 @@ static void print_table(const struct summary *s)
 	       "%d times each, %zu confirmed counted %s), %zu corrections held out\n",
 	       s->ncorpus, s->corpus, s->nkept - s->nheld, s->ncorr - s->nheld, CORRECTION_COPIES,
 	       s->nconf, CONFIRMED_COPIES == 1 ? "once" : "twice", s->nheld);
+	printf("regularisation: C=%g, chosen by cross-validation\n", s->c);
 	printf("dev set: %zu messages (%s)\n\n", s->dev_set->n, s->dev);
 	printf("%-*s  %5s  %11s  %6s  %16s  %5s\n", (int)w, "", "kept", "dev F1", "",
 	       "held-out correct", "");
@@ -675,7 +677,7 @@ static void print_json(const struct summary *s, const char *decision, int instal
 	fprintf(f, ",\"held_out_after\":{\"correct\":%zu,\"total\":%zu,\"accuracy\":%.6f,"
 		   "\"macro_f1\":%.6f}",
 		a, nh, nh ? (double)a / (double)nh : 0.0, s->held->r[1].macro_f1);
-	fprintf(f, ",\"dev_macro_f1_drop\":%.6f", s->drop);
+	fprintf(f, ",\"dev_macro_f1_drop\":%.6f,\"c\":%g", s->drop, s->c);
 	fputs(",\"categories\":[", f);
 	for (size_t l = 0; l < s->nl; l++) {
 		size_t n;
@@ -865,6 +867,9 @@ static int cmd_retrain(int argc, char **argv)
 	struct train_opts opts;
 	train_opts_default(&opts);
 	opts.tok.lang = model_tok_opts(L.model)->lang;
+	/* The corpus grows with the corrections: C is chosen on it each time, and
+	 * the model installed (below) keeps the candidate's C. */
+	opts.c = 0;
 	if (train_set(&tc, &base, &k, 0) < 0) {
 		st = cmd_fail(1, "out of memory");
 		goto out;
@@ -914,7 +919,7 @@ static int cmd_retrain(int argc, char **argv)
 		.ncorpus = base.n, .nkept = k.n, .ncorr = ncorr, .nconf = k.n - ncorr,
 		.nheld = nheld, .labels = base.label_names, .nl = base.nlabels,
 		.kept_per = kept_per, .corr_per = corr_per, .dev_set = &dev, .held = &held,
-		.drop = dev.r[0].macro_f1 - dev.r[1].macro_f1,
+		.drop = dev.r[0].macro_f1 - dev.r[1].macro_f1, .c = model_get_info(cand)->c,
 	};
 	if (!a.json)
 		print_table(&s);
@@ -951,6 +956,7 @@ static int cmd_retrain(int argc, char **argv)
 			st = cmd_fail(1, "out of memory");
 			goto out;
 		}
+		opts.c = model_get_info(cand)->c;
 		if (clf_train(&tc, &opts, &final, NULL, err, sizeof err) < 0) {
 			st = cmd_fail(1, "training: %s", err);
 			goto out;

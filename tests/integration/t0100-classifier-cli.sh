@@ -3,7 +3,7 @@
 # cv; their output formats, options, errors and exit codes (sysexits.h).
 . "$(dirname "$0")/../lib.sh"
 [ -d "$TOP/corpus/fr" ] || skip_all "corpus/fr is absent"
-plan 34
+plan 39
 
 # A small corpus: the first 25 messages of each category of corpus/fr.
 for d in "$TOP"/corpus/fr/*/; do
@@ -34,6 +34,31 @@ check "training is deterministic whatever the threads (identical files)" cmp -s 
 is "--quiet prints nothing" "$(cat "$TMP/q")" ""
 SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/c.model" --seed 7 --quiet
 check "another seed gives another model" sh -c "! cmp -s '$TMP/a.model' '$TMP/c.model'"
+
+# --c auto: C by cross-validation, the search shown, the same model as that C given.
+"$TRIAGE" train --corpus "$TMP/small" --out "$TMP/m" --c many 2>"$TMP/e"; is "bad --c: 64" $? 64
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/auto.model" --c auto \
+	--threads 1 >"$TMP/sum"
+line=$(grep '^C chosen by cross-validation: ' "$TMP/sum")
+like "--c auto shows each C tried with its macro-F1" "$line" \
+	"^C chosen by cross-validation: (1|2|4) \(macro-F1 0\.[0-9]{4} at C=1(, 0\.[0-9]{4} at C=2(, 0\.[0-9]{4} at C=4)?)?\)$"
+chosen=$(printf '%s\n' "$line" | sed 's/^C chosen by cross-validation: \([0-9]*\) .*/\1/')
+check "... and chooses the best, stopping at the first that does not improve ($line)" \
+	/usr/bin/python3 -c '
+import re, sys
+line, chosen = sys.argv[1], float(sys.argv[2])
+f1 = [float(v) for v, c in re.findall(r"(0\.[0-9]+) at C=([0-9]+)", line)]
+cs = [1.0, 2.0, 4.0][:len(f1)]
+best = max(range(len(f1)), key=lambda i: (f1[i], -i))
+assert cs[best] == chosen, (cs, f1, chosen)
+assert all(f1[i] > f1[i - 1] for i in range(1, len(f1) - 1))
+assert len(f1) == 3 or len(f1) == 1 or f1[-1] <= f1[-2]' "$line" "$chosen"
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/auto2.model" --c auto \
+	--threads 2 --quiet
+check "--c auto is deterministic whatever the threads" cmp -s "$TMP/auto.model" "$TMP/auto2.model"
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/fixed.model" --c "$chosen" \
+	--quiet
+check "--c auto trains the very model that --c $chosen trains" cmp -s "$TMP/auto.model" "$TMP/fixed.model"
 
 "$TRIAGE" classify --model "$TMP/a.model" "$TMP/small" >"$TMP/cl"; is "classify exits 0" $? 0
 is "one line per message" "$(wc -l <"$TMP/cl")" "$n_small"
