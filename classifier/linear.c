@@ -52,16 +52,25 @@ static inline uint32_t rng_below(uint64_t *s, uint32_t n)
 /*
  * The working weight vector is float: the solver's cost is memory traffic
  * (one random access into w per non-zero), halved against double, and the
- * model stores floats anyway. Sums are accumulated in double.
+ * model stores floats anyway. Sums are accumulated in double, in four
+ * partial sums so that the additions' latency does not serialise the loop
+ * (20 Newsgroups: the solver a quarter faster than with one sum).
  */
 static inline double row_dot(const struct csr *x, uint32_t r, const float *w)
 {
-	double d = w[x->ncols];  /* bias feature, value 1 */
 	const uint32_t *idx = x->idx;
 	const float *val = x->val;
-	for (uint64_t k = x->rowptr[r], e = x->rowptr[r + 1]; k < e; k++)
-		d += (double)(w[idx[k]] * val[k]);
-	return d;
+	double d0 = w[x->ncols], d1 = 0, d2 = 0, d3 = 0;  /* bias feature, value 1 */
+	uint64_t k = x->rowptr[r], e = x->rowptr[r + 1];
+	for (; k + 4 <= e; k += 4) {
+		d0 += (double)(w[idx[k]] * val[k]);
+		d1 += (double)(w[idx[k + 1]] * val[k + 1]);
+		d2 += (double)(w[idx[k + 2]] * val[k + 2]);
+		d3 += (double)(w[idx[k + 3]] * val[k + 3]);
+	}
+	for (; k < e; k++)
+		d0 += (double)(w[idx[k]] * val[k]);
+	return (d0 + d1) + (d2 + d3);
 }
 
 static inline void row_axpy(const struct csr *x, uint32_t r, float a, float *w)
