@@ -607,6 +607,7 @@ fail:
 	return NULL;
 }
 
+#ifndef TRIAGE_FUZZ
 struct crc_job {
 	const unsigned char *p;
 	size_t len;
@@ -622,6 +623,7 @@ static void *crc_run(void *arg)
 
 /* A model this large has its checksum computed on a thread of its own. */
 #define CRC_THREAD_MIN (4u << 20)
+#endif
 
 /*
  * Loads from data (see parse). The checksum is checked before the model is
