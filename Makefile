@@ -155,6 +155,8 @@ san:
 check: deps-check
 	$(MAKE) --no-print-directory NODEPS=1 all unit
 	$(MAKE) --no-print-directory san
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz-build CC=clang FUZZ=1 \
+		SANITIZE=address,undefined NODEPS=1 fuzz-bins
 	BUILD=$(abspath $(BUILD)) SHARED=$(SHARED) tests/run.sh \
 		$(UNIT_BINS) $(patsubst $(BUILD)/%,$(BUILD)/san/%,$(UNIT_BINS)) \
 		$(sort $(wildcard tests/integration/t[0-9]*.sh))
