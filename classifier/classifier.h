@@ -85,7 +85,6 @@ struct train_result {
 	size_t n_features;      /* kept */
 	double threshold;
 	double seconds_read, seconds_train;
-	double c;                           /* the C of the model and of pred/conf */
 	unsigned n_c;                       /* values of C tried (1 when opts->c was given) */
 	double c_tried[TRAIN_C_AUTO_N];     /* in the order tried */
 	double c_macro_f1[TRAIN_C_AUTO_N];  /* cross-validated, uncalibrated argmax */

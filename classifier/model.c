@@ -641,26 +641,22 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	/* The fuzzer skips the checksum, so that it explores the parser behind it. */
 	struct model *m = parse(data, len, borrow, drop, err, errsz);
 #else
-	uint32_t stored = (uint32_t)d[len - 4] | (uint32_t)d[len - 3] << 8 |
-			  (uint32_t)d[len - 2] << 16 | (uint32_t)d[len - 1] << 24;
+	struct rd tail = { d + len - 4, 4, 0 };
+	uint32_t stored = get_u32(&tail);
 	struct crc_job job = { d, len - 4, 0 };
 	pthread_t th;
 	int threaded = len >= CRC_THREAD_MIN && pthread_create(&th, NULL, crc_run, &job) == 0;
-	if (!threaded) {
+	if (!threaded)
 		crc_run(&job);
-		if (job.crc != stored) {
-			errf(err, errsz, "corrupted or truncated model file (checksum mismatch)");
-			return NULL;
-		}
-	}
-	struct model *m = parse(data, len, borrow, drop, err, errsz);
-	if (threaded) {
+	/* Without a thread, a file whose checksum is wrong is not parsed at all. */
+	struct model *m = threaded || job.crc == stored ? parse(data, len, borrow, drop, err, errsz)
+							: NULL;
+	if (threaded)
 		pthread_join(th, NULL);
-		if (job.crc != stored) {
-			model_free(m);
-			errf(err, errsz, "corrupted or truncated model file (checksum mismatch)");
-			return NULL;
-		}
+	if (job.crc != stored) {
+		model_free(m);
+		errf(err, errsz, "corrupted or truncated model file (checksum mismatch)");
+		return NULL;
 	}
 #endif
 	if (m)

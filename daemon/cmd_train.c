@@ -258,7 +258,7 @@ static int cmd_train(int argc, char **argv)
 			printf("%zu messages could not be read whole and were learnt from their headers\n",
 			       res.n_degraded);
 		if (res.n_c > 1) {
-			printf("C chosen by cross-validation: %g (macro-F1", res.c);
+			printf("C chosen by cross-validation: %g (macro-F1", mi->c);
 			for (unsigned g = 0; g < res.n_c; g++)
 				printf("%s %.4f at C=%g", g ? "," : "", res.c_macro_f1[g], res.c_tried[g]);
 			printf(")\n");
