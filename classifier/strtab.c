@@ -95,11 +95,11 @@ static int strtab_grow_ids(struct strtab *t, uint32_t want)
 {
 	if (want <= t->ids_cap)
 		return 0;
-	uint32_t *off = realloc(t->off, (size_t)want * sizeof *off);
+	uint32_t *off = big_realloc(t->off, (size_t)want * sizeof *off);
 	if (!off)
 		return -1;
 	t->off = off;
-	uint64_t *hash = realloc(t->hash, (size_t)want * sizeof *hash);
+	uint64_t *hash = big_realloc(t->hash, (size_t)want * sizeof *hash);
 	if (!hash)
 		return -1;
 	t->hash = hash;
@@ -113,7 +113,7 @@ static int strtab_grow_pool(struct strtab *t, size_t want)
 		return 0;
 	if (t->pool_borrowed)
 		return -1;
-	char *pool = realloc(t->pool, want);
+	char *pool = big_realloc(t->pool, want);
 	if (!pool)
 		return -1;
 	t->pool = pool;

@@ -120,11 +120,11 @@ static int tw_grow(struct tworker *w, size_t need)
 	size_t cap = w->cap ? w->cap : 4096;
 	while (cap < need)
 		cap *= 2;
-	uint32_t *a = realloc(w->first, cap * sizeof *a);
+	uint32_t *a = big_realloc(w->first, cap * sizeof *a);
 	if (!a)
 		return -1;
 	w->first = a;
-	if (!(a = realloc(w->surf, cap * sizeof *a)))
+	if (!(a = big_realloc(w->surf, cap * sizeof *a)))
 		return -1;
 	w->surf = a;
 	w->cap = cap;
@@ -463,9 +463,9 @@ static void merge_one(void *ctx, unsigned worker, size_t pi)
 		nslots *= 2;
 	mp->key = big_calloc(nslots, sizeof *mp->key);
 	mp->val = big_alloc(nslots * sizeof *mp->val);
-	mp->first = malloc((bound ? bound : 1) * sizeof *mp->first);
-	mp->src = malloc((bound ? bound : 1) * sizeof *mp->src);
-	mp->src_worker = malloc((bound ? bound : 1) * sizeof *mp->src_worker);
+	mp->first = big_alloc((bound ? bound : 1) * sizeof *mp->first);
+	mp->src = big_alloc((bound ? bound : 1) * sizeof *mp->src);
+	mp->src_worker = big_alloc((bound ? bound : 1) * sizeof *mp->src_worker);
 	if (!mp->key || !mp->val || !mp->first || !mp->src || !mp->src_worker) {
 		mp->oom = 1;
 		return;
@@ -529,13 +529,13 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 	for (unsigned k = 0; k < nworkers; k++)
 		total += t->w[k].dict.n;
 	v->map = calloc(nworkers, sizeof *v->map);
-	v->first = malloc((total ? total : 1) * sizeof *v->first);
-	v->src = malloc((total ? total : 1) * sizeof *v->src);
-	v->src_worker = malloc((total ? total : 1) * sizeof *v->src_worker);
+	v->first = big_alloc((total ? total : 1) * sizeof *v->first);
+	v->src = big_alloc((total ? total : 1) * sizeof *v->src);
+	v->src_worker = big_alloc((total ? total : 1) * sizeof *v->src_worker);
 	if (!v->map || !v->first || !v->src || !v->src_worker)
 		return errf(err, errsz, "out of memory");
 	for (unsigned k = 0; k < nworkers; k++)
-		if (!(v->map[k] = malloc((t->w[k].dict.n ? t->w[k].dict.n : 1) * sizeof *v->map[k])))
+		if (!(v->map[k] = big_alloc((t->w[k].dict.n ? t->w[k].dict.n : 1) * sizeof *v->map[k])))
 			return errf(err, errsz, "out of memory");
 	/* Merge the workers' dictionaries by hash, one part per thread (a power
 	 * of two of them, at most 64). */
@@ -571,8 +571,8 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 	if (oom)
 		return errf(err, errsz, "out of memory");
 	uint32_t ng = v->ng;
-	if (!(v->df = calloc(ng ? ng : 1, sizeof *v->df)) ||
-	    !(v->final = malloc((ng ? ng : 1) * sizeof *v->final)))
+	if (!(v->df = big_calloc(ng ? ng : 1, sizeof *v->df)) ||
+	    !(v->final = big_alloc((ng ? ng : 1) * sizeof *v->final)))
 		return errf(err, errsz, "out of memory");
 	for (size_t i = 0; i < t->c->n; i++) {
 		const struct doc *d = &t->docs[i];
@@ -938,6 +938,10 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		}
 		buf_init(&t.w[k].surfbuf, UINT32_MAX - 1);
 		buf_init(&t.w[k].arena, UINT32_MAX - 1);
+		if (buf_reserve(&t.w[k].surfbuf, guess * 12) < 0) {
+			errf(err, errsz, "out of memory");
+			goto out;
+		}
 		if (!(t.w[k].tok = tok_new(&o->tok, err, errsz)))
 			goto out;
 	}
@@ -979,8 +983,8 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 			maxrow = (uint32_t)x.rowptr[i + 1];
 		x.rowptr[i + 1] += x.rowptr[i];
 	}
-	x.idx = malloc((x.rowptr[c->n] + 1) * sizeof *x.idx);
-	x.val = malloc((x.rowptr[c->n] + 1) * sizeof *x.val);
+	x.idx = big_alloc((x.rowptr[c->n] + 1) * sizeof *x.idx);
+	x.val = big_alloc((x.rowptr[c->n] + 1) * sizeof *x.val);
 	scratch = calloc(threads, sizeof *scratch);
 	if (!x.idx || !x.val || !scratch) {
 		errf(err, errsz, "out of memory");
@@ -1001,7 +1005,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		goto out;
 	}
 	m->tok = o->tok;
-	if (!o->skip_final && !(m->w = malloc(((size_t)v.nfeat * nl + 1) * sizeof *m->w))) {
+	if (!o->skip_final && !(m->w = big_alloc(((size_t)v.nfeat * nl + 1) * sizeof *m->w))) {
 		errf(err, errsz, "out of memory");
 		goto out;
 	}
@@ -1016,7 +1020,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	/* The SVM keeps its fold solutions to warm-start the final model. */
 	if (lp.algo == CLF_SVM && !o->skip_final)
 		for (unsigned k = 0; k < (ncgrid > 1 ? 2u : 1u); k++)
-			if (!(f.fold_alpha[k] = malloc((size_t)o->folds * nl * c->n * sizeof **f.fold_alpha))) {
+			if (!(f.fold_alpha[k] = big_alloc((size_t)o->folds * nl * c->n * sizeof **f.fold_alpha))) {
 				errf(err, errsz, "out of memory");
 				goto out;
 			}

@@ -1,4 +1,5 @@
 #include "common/buf.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ static int buf_grow(struct buf *b, size_t n)
 	/* Never allocate far beyond what max allows. */
 	if (b->max < (size_t)-1 && cap > b->max + 1)
 		cap = b->max + 1;
-	char *p = realloc(b->data, cap);
+	char *p = big_realloc(b->data, cap);
 	if (!p) {
 		errno = ENOMEM;
 		return -1;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +290,32 @@ void *big_alloc(size_t n)
 	if (p)
 		(void)madvise(p, len, MADV_HUGEPAGE);  /* a hint: fine if refused */
 	return p;
+}
+
+void *big_realloc(void *p, size_t n)
+{
+	if (n < 2 * HUGE_PAGE)
+		return realloc(p, n ? n : 1);
+	/*
+	 * A new block marked before anything is written into it: realloc would
+	 * copy into pages it has just faulted in one by one.
+	 */
+	size_t old = p ? malloc_usable_size(p) : 0;
+	if (old >= n)
+		return p;
+	void *q = big_alloc(n);
+	if (!q)
+		return NULL;
+	if (old)
+		memcpy(q, p, old);
+	free(p);
+	return q;
+}
+
+void malloc_keep(void)
+{
+	(void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
 void *big_calloc(size_t count, size_t size)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "common/util.h"
 #include "daemon/commands.h"
 
 static const struct command *const commands[] = {
@@ -67,6 +68,9 @@ int main(int argc, char **argv)
 		printf("triage %s\n", TRIAGE_VERSION);
 		return 0;
 	}
+	/* The batch commands, not the daemon: it gives memory back. */
+	if (strcmp(name, "run"))
+		malloc_keep();
 	for (const struct command *const *c = commands; *c; c++)
 		if (!strcmp((*c)->name, name))
 			return (*c)->run(argc - 1, argv + 1);

@@ -116,6 +116,29 @@ static void test_big_alloc(void **state)
 	assert_null(big_alloc(SIZE_MAX - 5));
 }
 
+/* Growing across the huge-page threshold, and shrinking, keep the contents. */
+static void test_big_realloc(void **state)
+{
+	size_t sizes[] = { 10, 1000, (size_t)3 << 20, (size_t)9 << 20, ((size_t)9 << 20) + 1 };
+	unsigned char *p = NULL;
+	size_t have = 0;
+	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+		unsigned char *q = big_realloc(p, sizes[k]);
+		assert_non_null(q);
+		for (size_t i = 0; i < have; i++)
+			if (q[i] != (unsigned char)(i * 7))
+				fail_msg("byte %zu lost growing to %zu", i, sizes[k]);
+		for (size_t i = have; i < sizes[k]; i++)
+			q[i] = (unsigned char)(i * 7);
+		p = q;
+		have = sizes[k];
+	}
+	unsigned char *q = big_realloc(p, 100);
+	assert_non_null(q);
+	assert_int_equal(q[99], (unsigned char)(99 * 7));
+	free(q);
+}
+
 static void test_write_atomic(void **state)
 {
 	char dir[] = "/tmp/triage-test-XXXXXX";
@@ -158,6 +181,7 @@ int main(void)
 		cmocka_unit_test(test_read_file_limit),
 		cmocka_unit_test(test_read_file_exact),
 		cmocka_unit_test(test_big_alloc),
+		cmocka_unit_test(test_big_realloc),
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_utf8_valid),
 	};
