@@ -194,6 +194,243 @@ static int train_svm(const struct csr *x, const uint32_t *rows, const signed cha
 	return (int)iter;
 }
 
+/* ---- groups of SVMs ---------------------------------------------------------- */
+
+/* A group's weights for a feature are LINEAR_GROUP floats, handled as NH
+ * vectors of 8 (an AVX register; two SSE registers on the baseline). */
+typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
+#define NH (LINEAR_GROUP / 8)
+typedef uint16_t gmask;  /* a bit per problem of a group */
+
+/* Vectors are never passed to or returned from functions (whose ABI would
+ * depend on the target), only loaded and stored in place. */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
+#define STORE8(p, v) memcpy((p), &(v), sizeof(v8f))
+
+/* out = the row's decision values; two sums, so that consecutive additions
+ * do not wait on each other. */
+static inline void row_dotg(const struct csr *x, uint32_t r, const float *W, float *out)
+{
+	const uint32_t *idx = x->idx;
+	const float *val = x->val;
+	const float *b = W + (size_t)x->ncols * LINEAR_GROUP;
+	v8f d0[NH], d1[NH], t;
+	for (unsigned h = 0; h < NH; h++) {
+		LOAD8(d0[h], b + 8 * h);
+		d1[h] = (v8f){ 0 };
+	}
+	uint64_t k = x->rowptr[r], e = x->rowptr[r + 1];
+	for (; k + 2 <= e; k += 2) {
+		const float *p = W + (size_t)idx[k] * LINEAR_GROUP;
+		const float *q = W + (size_t)idx[k + 1] * LINEAR_GROUP;
+		float u = val[k], v = val[k + 1];
+		for (unsigned h = 0; h < NH; h++) {
+			LOAD8(t, p + 8 * h);
+			d0[h] += t * u;
+		}
+		for (unsigned h = 0; h < NH; h++) {
+			LOAD8(t, q + 8 * h);
+			d1[h] += t * v;
+		}
+	}
+	if (k < e) {
+		const float *p = W + (size_t)idx[k] * LINEAR_GROUP;
+		for (unsigned h = 0; h < NH; h++) {
+			LOAD8(t, p + 8 * h);
+			d0[h] += t * val[k];
+		}
+	}
+	for (unsigned h = 0; h < NH; h++) {
+		t = d0[h] + d1[h];
+		STORE8(out + 8 * h, t);
+	}
+}
+
+/* W += a * row (a: LINEAR_GROUP steps). */
+static inline void row_axpyg(const struct csr *x, uint32_t r, const float *a, float *W)
+{
+	const uint32_t *idx = x->idx;
+	const float *val = x->val;
+	v8f av[NH], t;
+	float *b = W + (size_t)x->ncols * LINEAR_GROUP;
+	for (unsigned h = 0; h < NH; h++) {
+		LOAD8(av[h], a + 8 * h);
+		LOAD8(t, b + 8 * h);
+		t += av[h];
+		STORE8(b + 8 * h, t);
+	}
+	for (uint64_t k = x->rowptr[r], e = x->rowptr[r + 1]; k < e; k++) {
+		float *p = W + (size_t)idx[k] * LINEAR_GROUP;
+		float v = val[k];
+		for (unsigned h = 0; h < NH; h++) {
+			LOAD8(t, p + 8 * h);
+			t += av[h] * v;
+			STORE8(p + 8 * h, t);
+		}
+	}
+}
+
+/* Built twice where the compiler can: for x86-64-v3 (AVX2, FMA) and for
+ * the baseline, chosen when the program loads. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TRIAGE_FUZZ)
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+VECTOR_CLONES
+void linear_decision_group(const struct csr *x, uint32_t row, const float *W,
+			   float out[LINEAR_GROUP])
+{
+	row_dotg(x, row, W, out);
+}
+
+/*
+ * The dual coordinate descent of train_svm, for each problem of the group:
+ * row i's variable of problem c moves only while (i, c) is active; a problem
+ * shrinks and stops by liblinear's rules on its own, and a row leaves the
+ * visiting order once no problem needs it.
+ */
+VECTOR_CLONES
+static int svm_group(const struct csr *x, const uint32_t *rows, const signed char *y, uint32_t n,
+		     unsigned ng, const struct linear_params *p, float *W, double *alpha,
+		     double *qd, uint32_t *index, gmask *mask)
+{
+	enum { G = LINEAR_GROUP };
+	const double diag = 0.5 / p->c;
+	const unsigned full = (1u << ng) - 1;
+	for (uint32_t i = 0; i < n; i++) {
+		qd[i] = diag + row_sqnorm(x, rows[i]);
+		index[i] = i;
+		mask[i] = (gmask)full;
+		float d[G] = { 0 };
+		int any = 0;
+		for (unsigned c = 0; c < G; c++) {
+			double *a = &alpha[(size_t)i * G + c];
+			if (c >= ng || !(*a > 0) || !isfinite(*a)) {
+				*a = 0;
+				continue;
+			}
+			d[c] = (float)(*a * y[(size_t)i * G + c]);
+			any = 1;
+		}
+		if (any)
+			row_axpyg(x, rows[i], d, W);
+	}
+	/* (L2-loss has no upper bound: the lower-side threshold is not needed.) */
+	double pgmax_old[G], pgmax_new[G], pgmin_new[G];
+	uint32_t nshrunk[G] = { 0 };
+	for (unsigned c = 0; c < G; c++)
+		pgmax_old[c] = INFINITY;
+	unsigned live = full;
+	uint64_t rng = p->seed;
+	uint32_t active = n;
+	unsigned iter = 0;
+	while (live && iter < p->max_iter) {
+		for (unsigned c = 0; c < G; c++) {
+			pgmax_new[c] = -INFINITY;
+			pgmin_new[c] = INFINITY;
+		}
+		shuffle(index, active, &rng);
+		for (uint32_t s = 0; s < active; s++) {
+			uint32_t i = index[s];
+			unsigned m = mask[i] & live;
+			if (m) {
+				float d[G], step[G] = { 0 };
+				row_dotg(x, rows[i], W, d);
+				int any = 0;
+				const signed char *yi = y + (size_t)i * G;
+				double *ai = alpha + (size_t)i * G;
+				for (unsigned c = 0; c < ng; c++) {
+					if (!(m >> c & 1))
+						continue;
+					double g = yi[c] * (double)d[c] - 1.0 + ai[c] * diag;
+					double pg = 0;
+					if (ai[c] == 0) {
+						if (g > pgmax_old[c]) {
+							/* Stuck at the bound: out of problem c until its next check. */
+							mask[i] &= (gmask)~(1u << c);
+							nshrunk[c]++;
+							continue;
+						}
+						if (g < 0)
+							pg = g;
+					} else {
+						pg = g;
+					}
+					if (pg > pgmax_new[c])
+						pgmax_new[c] = pg;
+					if (pg < pgmin_new[c])
+						pgmin_new[c] = pg;
+					if (fabs(pg) > 1e-12) {
+						double old = ai[c];
+						ai[c] = fmax(old - g / qd[i], 0.0);
+						step[c] = (float)((ai[c] - old) * yi[c]);
+						any = 1;
+					}
+				}
+				if (any)
+					row_axpyg(x, rows[i], step, W);
+			}
+			if (!(mask[i] & live)) {
+				/* No problem needs this row until a check brings it back. */
+				active--;
+				index[s] = index[active];
+				index[active] = i;
+				s--;
+			}
+		}
+		iter++;
+		for (unsigned c = 0; c < ng; c++) {
+			if (!(live >> c & 1))
+				continue;
+			if (pgmax_new[c] - pgmin_new[c] <= p->eps) {
+				if (nshrunk[c] == 0) {
+					live &= ~(1u << c);
+					continue;
+				}
+				/* Converged on its active rows: check every row again. */
+				for (uint32_t i = 0; i < n; i++)
+					mask[i] |= (gmask)(1u << c);
+				active = n;
+				nshrunk[c] = 0;
+				pgmax_old[c] = INFINITY;
+				continue;
+			}
+			pgmax_old[c] = pgmax_new[c] > 0 ? pgmax_new[c] : INFINITY;
+		}
+	}
+	return (int)iter;
+}
+
+int linear_train_svm_group(const struct csr *x, const uint32_t *rows, const signed char *y,
+			   size_t n, unsigned ng, const struct linear_params *p, float *W,
+			   double *alpha)
+{
+	if (ng < 1 || ng > LINEAR_GROUP || p->algo != CLF_SVM || n > UINT32_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(W, 0, ((size_t)x->ncols + 1) * LINEAR_GROUP * sizeof *W);
+	if (n == 0)
+		return 0;
+	double *a = alpha ? alpha : calloc(n * LINEAR_GROUP, sizeof *a);
+	double *qd = malloc(n * sizeof *qd);
+	uint32_t *index = malloc(n * sizeof *index);
+	gmask *mask = malloc(n * sizeof *mask);
+	int it = -1;
+	if (a && qd && index && mask)
+		it = svm_group(x, rows, y, (uint32_t)n, ng, p, W, a, qd, index, mask);
+	else
+		errno = ENOMEM;
+	if (!alpha)
+		free(a);
+	free(qd);
+	free(index);
+	free(mask);
+	return it;
+}
+
 /*
  * L2-regularised logistic regression, dual (Yu, Huang and Lin 2011):
  * min 1/2 a'Qa + sum a_i log a_i + (C - a_i) log (C - a_i), 0 < a_i < C,

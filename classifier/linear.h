@@ -61,6 +61,33 @@ int linear_train_warm(const struct csr *x, const uint32_t *rows, const signed ch
 double linear_decision(const struct csr *x, uint32_t row, const float *w);
 
 /*
+ * Up to LINEAR_GROUP SVMs trained at once on the same rows (one-vs-rest
+ * labels of the same messages): one pass over a row serves every problem of
+ * the group, the weights of a feature for the group's problems are
+ * contiguous (one vector load), and the solver is built for the CPU's vector
+ * width (AVX2 and FMA where the CPU has them, checked when the program
+ * starts). Each problem is the one linear_train_warm solves, with its own
+ * shrinking and stopping test; the rows are visited in one shared order.
+ *
+ * y[k * LINEAR_GROUP + c]: label (+1/-1) of rows[k] in problem c < ng.
+ * W: (x->ncols + 1) * LINEAR_GROUP floats, W[j * LINEAR_GROUP + c] the
+ *    weight of feature j in problem c (j = ncols: the bias); lanes from ng up
+ *    are left 0. Should be 32-byte aligned (big_alloc).
+ * alpha: n * LINEAR_GROUP dual variables, a warm start as in
+ *    linear_train_warm (NULL: a cold start), left holding the solution.
+ * Returns the outer iterations of the slowest problem, or -1 with errno
+ * ENOMEM or EINVAL (ng out of range, or p->algo is not CLF_SVM).
+ */
+#define LINEAR_GROUP 8
+int linear_train_svm_group(const struct csr *x, const uint32_t *rows, const signed char *y,
+			   size_t n, unsigned ng, const struct linear_params *p, float *W,
+			   double *alpha);
+
+/* The decision values of a row for each problem of a group's W. */
+void linear_decision_group(const struct csr *x, uint32_t row, const float *W,
+			   float out[LINEAR_GROUP]);
+
+/*
  * Platt scaling (Platt 1999, with the Newton method of Lin, Lin and Weng 2007):
  * fits P(y = +1 | f) = 1 / (1 + exp(a * f + b)) on decision values f[k] and
  * labels y[k] (+1/-1), with Platt's prior-corrected targets.

@@ -742,6 +742,11 @@ struct fit_ctx {
 	float *fold_alpha[2];  /* folds * nl * n: each fold's solution, by row */
 	double *oof[2];        /* n * nl out-of-fold decision values */
 	unsigned slot;         /* the slot this round writes (the final round: reads) */
+	/* The SVM's labels in groups trained together: group g is labels
+	 * gstart[g] .. gstart[g + 1] - 1. */
+	unsigned ngroups;
+	unsigned gstart[MODEL_MAX_LABELS / LINEAR_GROUP + 2];
+	unsigned ntasks;       /* tasks per round: ngroups (SVM) or nl */
 	struct model *m;
 	atomic_int failed;
 	atomic_size_t done;
@@ -828,11 +833,87 @@ static void fit_one(void *ctx, unsigned worker, size_t task)
 		f->o->progress(f->o->progress_ctx, "training", done, f->total);
 }
 
-/* The final models' round: task k is label k. */
+/*
+ * The SVM's tasks: a fold (or the final model) and a group of labels, their
+ * problems solved together (see linear_train_svm_group); otherwise as
+ * fit_one.
+ */
+static void fit_group(void *ctx, unsigned worker, size_t task)
+{
+	enum { G = LINEAR_GROUP };
+	struct fit_ctx *f = ctx;
+	unsigned fold = (unsigned)(task / f->ngroups), grp = (unsigned)(task % f->ngroups);
+	unsigned c0 = f->gstart[grp], ng = f->gstart[grp + 1] - c0;
+	const uint32_t *rows = f->rows[fold];
+	size_t n = f->nrows[fold], nall = f->x->nrows, ncols = f->x->ncols;
+	signed char *y = f->y[worker];
+	float *W = f->w[worker];
+	double *alpha = f->alpha[worker];
+	const float *fa = f->fold_alpha[f->slot];
+	for (size_t k = 0; k < n; k++)
+		for (unsigned j = 0; j < G; j++)
+			y[k * G + j] = j < ng && f->label[rows[k]] == (int)(c0 + j) ? 1 : -1;
+	struct linear_params p = f->p;
+	p.seed = mix_seed(f->p.seed, fold, grp);
+	if (fold < f->folds && p.eps < CV_EPS)
+		p.eps = CV_EPS;
+	if (fold < f->folds || !fa) {
+		memset(alpha, 0, n * G * sizeof *alpha);
+	} else {
+		for (size_t k = 0; k < n; k++) {
+			uint32_t r = rows[k];
+			for (unsigned j = 0; j < G; j++) {
+				double sum = 0;
+				for (unsigned q = 0; j < ng && q < f->folds; q++)
+					if (q != f->fold[r])
+						sum += fa[((size_t)q * f->nl + c0 + j) * nall + r];
+				alpha[k * G + j] = sum / (f->folds - 1);
+			}
+		}
+	}
+	if (linear_train_svm_group(f->x, rows, y, n, ng, &p, W, alpha) < 0) {
+		atomic_store(&f->failed, 1);
+		return;
+	}
+	if (fold < f->folds) {
+		float d[G];
+		for (size_t k = 0; k < f->nheld[fold]; k++) {
+			uint32_t r = f->held[fold][k];
+			linear_decision_group(f->x, r, W, d);
+			for (unsigned j = 0; j < ng; j++)
+				f->oof[f->slot][(size_t)r * f->nl + c0 + j] = d[j];
+		}
+		for (unsigned j = 0; fa && j < ng; j++) {
+			float *dst = f->fold_alpha[f->slot] + ((size_t)fold * f->nl + c0 + j) * nall;
+			for (size_t k = 0; k < n; k++)
+				dst[rows[k]] = (float)alpha[k * G + j];
+		}
+	} else {
+		for (size_t jf = 0; jf < ncols; jf++)
+			for (unsigned j = 0; j < ng; j++)
+				f->m->w[jf * f->nl + c0 + j] = W[jf * G + j];
+		for (unsigned j = 0; j < ng; j++)
+			f->m->bias[c0 + j] = W[ncols * G + j];
+	}
+	size_t done = atomic_fetch_add(&f->done, 1) + 1;
+	if (worker == 0 && f->o->progress)
+		f->o->progress(f->o->progress_ctx, "training", done, f->total);
+}
+
+static void fit_task(void *ctx, unsigned worker, size_t task)
+{
+	struct fit_ctx *f = ctx;
+	if (f->p.algo == CLF_SVM)
+		fit_group(ctx, worker, task);
+	else
+		fit_one(ctx, worker, task);
+}
+
+/* The final models' round. */
 static void fit_final(void *ctx, unsigned worker, size_t task)
 {
 	struct fit_ctx *f = ctx;
-	fit_one(ctx, worker, (size_t)f->folds * f->nl + task);
+	fit_task(ctx, worker, (size_t)f->folds * f->ntasks + task);
 }
 
 /* Stratified folds: each label's messages shuffled, then dealt in turn. */
@@ -1049,10 +1130,21 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 				f.held[k][f.nheld[k]++] = (uint32_t)i;
 		}
 	}
+	/* The SVM's groups: as few as LINEAR_GROUP allows, of even sizes. */
+	size_t lanes = 1;
+	if (lp.algo == CLF_SVM) {
+		f.ngroups = (nl + LINEAR_GROUP - 1) / LINEAR_GROUP;
+		for (unsigned g = 0; g <= f.ngroups; g++)
+			f.gstart[g] = g * nl / f.ngroups;
+		f.ntasks = f.ngroups;
+		lanes = LINEAR_GROUP;
+	} else {
+		f.ntasks = nl;
+	}
 	for (unsigned k = 0; k < threads; k++) {
-		f.w[k] = malloc(((size_t)v.nfeat + 1) * sizeof **f.w);
-		f.y[k] = malloc(c->n);
-		f.alpha[k] = malloc(c->n * sizeof **f.alpha);
+		f.w[k] = big_alloc(((size_t)v.nfeat + 1) * lanes * sizeof **f.w);
+		f.y[k] = malloc(c->n * lanes);
+		f.alpha[k] = malloc(c->n * lanes * sizeof **f.alpha);
 		if (!f.w[k] || !f.y[k] || !f.alpha[k]) {
 			errf(err, errsz, "out of memory");
 			goto out;
@@ -1066,7 +1158,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	f.p = lp;
 	f.m = m;
 	f.o = o;
-	f.total = ((size_t)o->folds * ncgrid + (o->skip_final ? 0 : 1)) * nl;
+	f.total = ((size_t)o->folds * ncgrid + (o->skip_final ? 0 : 1)) * f.ntasks;
 	/*
 	 * One round of fold models per value of C; the search stops at the first
 	 * C that does not improve the out-of-fold macro-F1 (of the plain argmax:
@@ -1079,7 +1171,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	for (unsigned g = 0; g < ncgrid; g++) {
 		f.p.c = cgrid[g];
 		f.slot = g & 1;
-		par_for(threads, (size_t)o->folds * nl, fit_one, &f);
+		par_for(threads, (size_t)o->folds * f.ntasks, fit_task, &f);
 		if (atomic_load(&f.failed))
 			break;
 		ntried++;
@@ -1106,9 +1198,9 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	}
 	f.p.c = cgrid[best];
 	f.slot = best & 1;
-	atomic_store(&f.done, (size_t)o->folds * ncgrid * nl);
+	atomic_store(&f.done, (size_t)o->folds * ncgrid * f.ntasks);
 	if (!o->skip_final && !atomic_load(&f.failed))
-		par_for(threads, nl, fit_final, &f);
+		par_for(threads, f.ntasks, fit_final, &f);
 	if (atomic_load(&f.failed)) {
 		errf(err, errsz, "out of memory while training");
 		goto out;

@@ -179,6 +179,89 @@ static void check_solver(enum clf_algo algo)
 
 static void test_svm(void **state) { check_solver(CLF_SVM); }
 
+/*
+ * A group of SVMs solves each problem as the one-problem solver does: at a
+ * tight tolerance both reach the same optimum (separable and noisy labels
+ * alike); the unused lanes stay 0; runs are deterministic; restarted from
+ * its solution it stops at once; bad arguments are refused.
+ */
+static void test_svm_group(void **state)
+{
+	enum { G = LINEAR_GROUP, NG = 5 };
+	struct csr x;
+	uint32_t n = 400;
+	signed char *y = malloc(n), *yg = malloc((size_t)n * G);
+	uint32_t *rows = malloc(n * sizeof *rows);
+	make_problem(&x, y, n, 11);
+	for (uint32_t i = 0; i < n; i++) {
+		rows[i] = i;
+		signed char l[NG] = { y[i], (signed char)-y[i], i % 3 == 0 ? 1 : -1, y[i],
+				      (i * 7) % 5 < 2 ? 1 : -1 };
+		for (unsigned c = 0; c < G; c++)
+			yg[(size_t)i * G + c] = c < NG ? l[c] : -1;
+	}
+	struct linear_params p;
+	linear_params_default(&p);
+	p.eps = 0.001;
+	size_t nw = x.ncols + 1;
+	float *W = malloc(nw * G * sizeof *W), *W2 = malloc(nw * G * sizeof *W2);
+	float *w = malloc(nw * sizeof *w);
+	signed char *yc = malloc(n);
+	double *alpha = calloc((size_t)n * G, sizeof *alpha);
+	int it = linear_train_svm_group(&x, rows, yg, n, NG, &p, W, alpha);
+	assert_true(it > 1);
+	for (unsigned c = 0; c < G; c++) {
+		if (c >= NG) {
+			for (size_t j = 0; j < nw; j++)
+				assert_true(W[j * G + c] == 0.0f);
+			continue;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			yc[i] = yg[(size_t)i * G + c];
+		assert_true(linear_train(&x, rows, yc, n, &p, w) > 0);
+		double d = 0, wmax = 0;
+		for (size_t j = 0; j < nw; j++) {
+			d = fmax(d, fabs((double)W[j * G + c] - w[j]));
+			wmax = fmax(wmax, fabs((double)w[j]));
+		}
+		if (!(d < 0.01 * wmax))
+			fail_msg("problem %u: weights differ by %g (largest %g)", c, d, wmax);
+	}
+	/* the decision values are the lanes' dot products */
+	float dv[G];
+	linear_decision_group(&x, 3, W, dv);
+	for (unsigned c = 0; c < G; c++) {
+		double s = W[x.ncols * G + c];
+		for (uint64_t k = x.rowptr[3]; k < x.rowptr[4]; k++)
+			s += (double)W[(size_t)x.idx[k] * G + c] * x.val[k];
+		assert_true(fabs(s - dv[c]) < 1e-5);
+	}
+	/* deterministic; a cold start without alphas is the same */
+	assert_int_equal(linear_train_svm_group(&x, rows, yg, n, NG, &p, W2, NULL), it);
+	assert_memory_equal(W, W2, nw * G * sizeof *W);
+	/* restarted from its solution: converged at once */
+	assert_int_equal(linear_train_svm_group(&x, rows, yg, n, NG, &p, W2, alpha), 1);
+	/* no rows: zero weights; bad arguments */
+	assert_int_equal(linear_train_svm_group(&x, rows, yg, 0, NG, &p, W2, NULL), 0);
+	for (size_t j = 0; j < nw * G; j++)
+		assert_true(W2[j] == 0.0f);
+	errno = 0;
+	assert_int_equal(linear_train_svm_group(&x, rows, yg, n, 0, &p, W2, NULL), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(linear_train_svm_group(&x, rows, yg, n, G + 1, &p, W2, NULL), -1);
+	p.algo = CLF_LOGREG;
+	assert_int_equal(linear_train_svm_group(&x, rows, yg, n, NG, &p, W2, NULL), -1);
+	free(W);
+	free(W2);
+	free(w);
+	free(yc);
+	free(alpha);
+	free(y);
+	free(yg);
+	free(rows);
+	csr_release(&x);
+}
+
 /* A warm start from the SVM's own solution is already converged; from the
  * solutions of two halves (what training does with the cross-validation
  * folds) it reaches the cold start's model in fewer iterations. */
@@ -297,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_strtab_adopt_slots),
 		cmocka_unit_test(test_svm),
 		cmocka_unit_test(test_svm_warm_start),
+		cmocka_unit_test(test_svm_group),
 		cmocka_unit_test(test_logreg),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_platt),
