@@ -33,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/uio.h>
 #include <zlib.h>
 
 #include "common/buf.h"
@@ -128,146 +129,240 @@ int model_calibrate(const struct model *m, const double *scores, double *probs)
 
 /* ---- writing ------------------------------------------------------------ */
 
-static int put_u32(struct buf *b, uint32_t v)
+/*
+ * The file is written as a list of parts: the small fields built in a
+ * buffer, and the large arrays (terms, weights, table) straight from the
+ * model's memory, so that saving copies nothing and touches no new memory
+ * (20 Newsgroups: 33 MB). The CRC runs over the parts in order.
+ */
+#define OUT_PARTS 32
+
+struct out {
+	struct buf b;          /* the small fields */
+	struct {
+		const void *p;     /* NULL: b.data + off */
+		size_t off, len;
+	} part[OUT_PARTS];
+	unsigned n;
+	size_t run;            /* where in b the current run of small fields starts */
+	uint64_t total;        /* bytes so far, as in the file */
+	int fail;
+};
+
+static void out_part(struct out *o, const void *p, size_t off, size_t len)
+{
+	if (!len)
+		return;
+	if (o->n == OUT_PARTS) {
+		o->fail = 1;
+		errno = E2BIG;
+		return;
+	}
+	o->part[o->n].p = p;
+	o->part[o->n].off = off;
+	o->part[o->n++].len = len;
+}
+
+/* Ends the current run of small fields as a part. */
+static void out_flush(struct out *o)
+{
+	out_part(o, NULL, o->run, o->b.len - o->run);
+	o->run = o->b.len;
+}
+
+static void out_bytes(struct out *o, const void *p, size_t n)
+{
+	o->fail |= buf_append(&o->b, p, n) < 0;
+	o->total += n;
+}
+
+/* n bytes at p, written from where they are: they must outlive the save. */
+static void out_big(struct out *o, const void *p, size_t n)
+{
+	out_flush(o);
+	out_part(o, p, 0, n);
+	o->total += n;
+}
+
+static void put_u32(struct out *o, uint32_t v)
 {
 	unsigned char p[4] = { v, v >> 8, v >> 16, v >> 24 };
-	return buf_append(b, p, 4);
+	out_bytes(o, p, 4);
 }
 
-static int put_u64(struct buf *b, uint64_t v)
+static void put_u64(struct out *o, uint64_t v)
 {
-	return put_u32(b, (uint32_t)v) | put_u32(b, (uint32_t)(v >> 32));
+	put_u32(o, (uint32_t)v);
+	put_u32(o, (uint32_t)(v >> 32));
 }
 
-static int put_f64(struct buf *b, double d)
+static void put_f64(struct out *o, double d)
 {
 	uint64_t v;
 	memcpy(&v, &d, 8);
-	return put_u64(b, v);
+	put_u64(o, v);
 }
 
-/* n words of size bytes (4 or 8) from p, little-endian: copied whole on a
- * little-endian host, byte by byte elsewhere. */
-static int put_words(struct buf *b, const void *p, size_t n, size_t size)
+/* n words of size bytes (4 or 8) from p, little-endian: written from where
+ * they are on a little-endian host, byte by byte elsewhere. */
+static void put_words(struct out *o, const void *p, size_t n, size_t size)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	return buf_append(b, p, n * size);
+	out_big(o, p, n * size);
 #else
 	const unsigned char *q = p;
-	int fail = 0;
-	for (size_t k = 0; k < n && !fail; k++)
-		for (size_t i = size; i-- > 0 && !fail;)
-			fail |= buf_appendc(b, (char)q[k * size + i]);
-	return fail;
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = size; i-- > 0;)
+			out_bytes(o, &q[k * size + i], 1);
 #endif
 }
 
-/* Starts a section; its length is patched by sec_end(). */
-static size_t sec_begin(struct buf *b, uint32_t tag, int *fail)
+/* Starts a section: its tag and its length, patched by sec_end(). Returns
+ * where the length sits in the small fields' buffer. */
+struct sec {
+	size_t at;
+	uint64_t start;
+};
+
+static struct sec sec_begin(struct out *o, uint32_t tag)
 {
-	*fail |= put_u32(b, tag) | put_u64(b, 0);
-	return b->len;
+	put_u32(o, tag);
+	put_u64(o, 0);
+	return (struct sec){ o->b.len - 8, o->total };
 }
 
-static void sec_end(struct buf *b, size_t start)
+static void sec_end(struct out *o, struct sec s)
 {
-	if (!b->data || b->len < start)
+	if (o->fail || o->b.len < s.at + 8)
 		return;
-	uint64_t len = b->len - start;
+	uint64_t len = o->total - s.start;
 	for (int i = 0; i < 8; i++)
-		b->data[start - 8 + i] = (char)(len >> (8 * i));
+		o->b.data[s.at + i] = (char)(len >> (8 * i));
 }
 
 /* A PAD_ section such that the data starting `after` bytes past the next
  * section's tag (its 12-byte header, then its own fields) is aligned on
  * `align` bytes in the file, hence in a mapping of it. */
-static void sec_pad(struct buf *b, size_t after, size_t align, int *fail)
+static void sec_pad(struct out *o, size_t after, size_t align)
 {
-	size_t s = sec_begin(b, SEC_PAD, fail);
-	while (!*fail && (b->len + after) % align)
-		*fail |= buf_appendc(b, 0);
-	sec_end(b, s);
+	struct sec s = sec_begin(o, SEC_PAD);
+	while (!o->fail && (o->total + after) % align) {
+		static const char zero;
+		out_bytes(o, &zero, 1);
+	}
+	sec_end(o, s);
 }
 
 int model_save(const struct model *m, const char *path, char *err, size_t errsz)
 {
-	struct buf b;
-	int fail = 0;
-	size_t s;
+	struct out o = { .n = 0 };
+	struct sec s;
 	uint32_t nf = m->terms.n, nl = m->nlabels;
-	buf_init(&b, MODEL_MAX_FILE_SIZE);
-	/* One allocation: the weights, the table, the strings and a little more. */
-	fail |= buf_reserve(&b, ((size_t)nf * nl + nf) * 4 + strtab_nslots(&m->terms) * 8 +
-				    m->terms.pool_len + m->surf_len + 4096);
-	fail |= buf_append(&b, MODEL_MAGIC, strlen(MODEL_MAGIC));
-	fail |= put_u32(&b, MODEL_VERSION) | put_u32(&b, 11);
+	buf_init(&o.b, MODEL_MAX_FILE_SIZE);
+	out_bytes(&o, MODEL_MAGIC, strlen(MODEL_MAGIC));
+	put_u32(&o, MODEL_VERSION);
+	put_u32(&o, 11);
 
-	s = sec_begin(&b, SEC_INFO, &fail);
-	fail |= put_u32(&b, m->info.algo) | put_f64(&b, m->info.c) | put_u64(&b, m->info.seed) |
-		put_u64(&b, (uint64_t)m->info.trained_at) | put_u32(&b, m->info.n_docs) |
-		put_u32(&b, m->info.cv_folds) | put_f64(&b, m->info.cv_accuracy) |
-		put_f64(&b, m->info.cv_macro_f1) | put_f64(&b, m->info.cv_coverage) |
-		put_f64(&b, m->info.cv_precision) | put_f64(&b, m->threshold);
-	sec_end(&b, s);
+	s = sec_begin(&o, SEC_INFO);
+	put_u32(&o, m->info.algo);
+	put_f64(&o, m->info.c);
+	put_u64(&o, m->info.seed);
+	put_u64(&o, (uint64_t)m->info.trained_at);
+	put_u32(&o, m->info.n_docs);
+	put_u32(&o, m->info.cv_folds);
+	put_f64(&o, m->info.cv_accuracy);
+	put_f64(&o, m->info.cv_macro_f1);
+	put_f64(&o, m->info.cv_coverage);
+	put_f64(&o, m->info.cv_precision);
+	put_f64(&o, m->threshold);
+	sec_end(&o, s);
 
-	s = sec_begin(&b, SEC_TOKO, &fail);
-	fail |= put_u32(&b, m->tok.lang);
+	s = sec_begin(&o, SEC_TOKO);
+	put_u32(&o, m->tok.lang);
 	unsigned char flags[6] = { m->tok.stem, m->tok.stopwords, m->tok.bigrams, m->tok.zones,
 				   m->tok.headers, m->tok.share_quotes };
-	fail |= buf_append(&b, flags, sizeof flags);
-	sec_end(&b, s);
+	out_bytes(&o, flags, sizeof flags);
+	sec_end(&o, s);
 
-	s = sec_begin(&b, SEC_LABL, &fail);
-	fail |= put_u32(&b, nl);
+	s = sec_begin(&o, SEC_LABL);
+	put_u32(&o, nl);
 	for (uint32_t i = 0; i < nl; i++)
-		fail |= buf_append(&b, m->labels[i], strlen(m->labels[i]) + 1);
-	sec_end(&b, s);
+		out_bytes(&o, m->labels[i], strlen(m->labels[i]) + 1);
+	sec_end(&o, s);
 
-	s = sec_begin(&b, SEC_TERM, &fail);
-	fail |= put_u32(&b, nf) | buf_append(&b, m->terms.pool, m->terms.pool_len);
-	sec_end(&b, s);
+	s = sec_begin(&o, SEC_TERM);
+	put_u32(&o, nf);
+	out_big(&o, m->terms.pool, m->terms.pool_len);
+	sec_end(&o, s);
 
-	s = sec_begin(&b, SEC_SURF, &fail);
-	fail |= put_u32(&b, m->surf_pool ? nf : 0);
+	s = sec_begin(&o, SEC_SURF);
+	put_u32(&o, m->surf_pool ? nf : 0);
 	if (m->surf_pool)
-		fail |= buf_append(&b, m->surf_pool, m->surf_len);
-	sec_end(&b, s);
+		out_big(&o, m->surf_pool, m->surf_len);
+	sec_end(&o, s);
 
-	s = sec_begin(&b, SEC_IDF, &fail);
-	fail |= put_u32(&b, nf) | put_words(&b, m->idf, nf, 4);
-	sec_end(&b, s);
+	s = sec_begin(&o, SEC_IDF);
+	put_u32(&o, nf);
+	put_words(&o, m->idf, nf, 4);
+	sec_end(&o, s);
 
 	/* WGHT's floats start 12 + 8 bytes after its tag. */
-	sec_pad(&b, 12 + 8, 4, &fail);
+	sec_pad(&o, 12 + 8, 4);
 
-	s = sec_begin(&b, SEC_WGHT, &fail);
-	fail |= put_u32(&b, nf) | put_u32(&b, nl) | put_words(&b, m->w, (size_t)nf * nl, 4) |
-		put_words(&b, m->bias, nl, 4);
-	sec_end(&b, s);
+	s = sec_begin(&o, SEC_WGHT);
+	put_u32(&o, nf);
+	put_u32(&o, nl);
+	put_words(&o, m->w, (size_t)nf * nl, 4);
+	put_words(&o, m->bias, nl, 4);
+	sec_end(&o, s);
 
-	s = sec_begin(&b, SEC_PLAT, &fail);
-	fail |= put_u32(&b, nl);
-	for (uint32_t c = 0; c < nl; c++)
-		fail |= put_f64(&b, m->platt_a[c]) | put_f64(&b, m->platt_b[c]);
-	sec_end(&b, s);
+	s = sec_begin(&o, SEC_PLAT);
+	put_u32(&o, nl);
+	for (uint32_t c = 0; c < nl; c++) {
+		put_f64(&o, m->platt_a[c]);
+		put_f64(&o, m->platt_b[c]);
+	}
+	sec_end(&o, s);
 
 	/* SLOT's u64s start 12 + 8 bytes after its tag. */
-	sec_pad(&b, 12 + 8, 8, &fail);
+	sec_pad(&o, 12 + 8, 8);
 
 	uint64_t nslots = strtab_nslots(&m->terms);
-	s = sec_begin(&b, SEC_SLOT, &fail);
-	fail |= put_u32(&b, (uint32_t)nslots) | put_u32(&b, 0) |
-		put_words(&b, m->terms.slots, (size_t)nslots, 8);
-	sec_end(&b, s);
+	s = sec_begin(&o, SEC_SLOT);
+	put_u32(&o, (uint32_t)nslots);
+	put_u32(&o, 0);
+	put_words(&o, m->terms.slots, (size_t)nslots, 8);
+	sec_end(&o, s);
+	out_flush(&o);
 
-	if (!fail)
-		fail |= put_u32(&b, (uint32_t)crc32(0L, (const Bytef *)b.data, (uInt)b.len));
-	if (fail) {
-		buf_release(&b);
-		return errf(err, errsz, "%s: cannot build the model (%s)", path, strerror(errno));
+	/* The CRC of everything before it, then the file. The buffer no longer
+	 * grows: its parts' addresses hold. */
+	if (!o.fail && o.total > MODEL_MAX_FILE_SIZE - 4) {
+		o.fail = 1;
+		errno = EFBIG;
 	}
-	int r = write_file_atomic(path, b.data, b.len, 0644, err, errsz);
-	buf_release(&b);
+	struct iovec iov[OUT_PARTS + 1];
+	unsigned char crc_le[4];
+	int r = -1;
+	if (!o.fail) {
+		uLong crc = crc32(0L, Z_NULL, 0);
+		for (unsigned k = 0; k < o.n; k++) {
+			const unsigned char *p = o.part[k].p ? o.part[k].p
+							     : (const unsigned char *)o.b.data + o.part[k].off;
+			iov[k].iov_base = (void *)(uintptr_t)p;
+			iov[k].iov_len = o.part[k].len;
+			crc = crc32_z(crc, p, o.part[k].len);
+		}
+		uint32_t c = (uint32_t)crc;
+		unsigned char le[4] = { c, c >> 8, c >> 16, c >> 24 };
+		memcpy(crc_le, le, 4);
+		iov[o.n].iov_base = crc_le;
+		iov[o.n].iov_len = 4;
+		r = write_file_atomic_iov(path, iov, o.n + 1, 0644, err, errsz);
+	} else {
+		errf(err, errsz, "%s: cannot build the model (%s)", path, strerror(errno));
+	}
+	buf_release(&o.b);
 	return r;
 }
 

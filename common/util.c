@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +153,13 @@ general:;
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		      char *err, size_t errsz)
 {
+	struct iovec v = { (void *)(uintptr_t)data, len };
+	return write_file_atomic_iov(path, &v, 1, mode, err, errsz);
+}
+
+int write_file_atomic_iov(const char *path, const struct iovec *iov, size_t niov, mode_t mode,
+			  char *err, size_t errsz)
+{
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp ||
 	    snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
@@ -160,17 +168,19 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	if (fd < 0)
 		return errf(err, errsz, "%s: cannot create a temporary file: %s", path,
 			    strerror(errno));
-	const char *p = data;
-	size_t left = len;
-	while (left) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
+	for (size_t k = 0; k < niov; k++) {
+		const char *p = iov[k].iov_base;
+		size_t left = iov[k].iov_len;
+		while (left) {
+			ssize_t n = write(fd, p, left);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				goto fail;
+			}
+			p += n;
+			left -= (size_t)n;
 		}
-		p += n;
-		left -= (size_t)n;
 	}
 	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
 		goto fail;
