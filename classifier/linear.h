@@ -5,7 +5,8 @@
  * constant feature of value 1 (liblinear's -B 1, scikit-learn's
  * intercept_scaling=1).
  *
- * Binary problems only: one-vs-rest is built on top (see train.c). Every
+ * Binary problems only (an SVM's may be solved several at once, see
+ * linear_train_svm_group): one-vs-rest is built on top (see train.c). Every
  * function here is pure and thread-safe; randomness comes from the seed.
  */
 #ifndef TRIAGE_LINEAR_H

@@ -7,7 +7,8 @@
  *     least min_df messages (at most max_features, the most frequent);
  *  3. weigh: sublinear tf (1 + ln tf) times smoothed idf, l2-normalised rows;
  *  4. one-vs-rest linear classifiers, trained on k stratified folds (for
- *     out-of-fold scores) and on everything (the model), all as parallel tasks;
+ *     out-of-fold scores) and on everything (the model), all as parallel tasks
+ *     (the SVM's labels in groups of up to LINEAR_GROUP, solved together);
  *  5. Platt scaling per label on the out-of-fold scores, and the recommended
  *     threshold: the lowest calibrated confidence at which the precision of the
  *     out-of-fold mail that would be filed reaches the target (95%).
@@ -762,54 +763,38 @@ static uint64_t mix_seed(uint64_t seed, unsigned fold, unsigned label)
 }
 
 /*
- * Tasks: first the folds' (folds * nl of them, fold-major), one round per
- * value of C tried, then, in a last round, the final models' (nl). Each
- * round's fold models start cold: started from the previous C's solutions,
- * the loose fold tolerance stops near that C's answer and blurs the
- * comparison (20 Newsgroups, macro-F1 at C = 2 and 4: 0.9231 and 0.9228
- * warm, 0.9246 and 0.9252 cold; scaling the start by the ratio of the Cs
- * fixed that there but not on the French corpus). The SVM's final model
- * starts from the chosen C's fold solutions: each message's dual variable
- * averaged over the folds that trained on it, a point near the answer (20
- * Newsgroups: about half the iterations of a cold start, the same model
- * within the tolerance).
+ * Tasks: first the folds' (folds * ntasks of them, fold-major), one round per
+ * value of C tried, then, in a last round, the final models' (ntasks). A
+ * task is one label (logistic regression, fit_one) or a group of labels
+ * (the SVM, fit_group). Each round's fold models start cold: started from
+ * the previous C's solutions, the loose fold tolerance stops near that C's
+ * answer and blurs the comparison (20 Newsgroups, macro-F1 at C = 2 and 4:
+ * 0.9231 and 0.9228 warm, 0.9246 and 0.9252 cold; scaling the start by the
+ * ratio of the Cs fixed that there but not on the French corpus). The SVM's
+ * final model starts from the chosen C's fold solutions: each message's dual
+ * variable averaged over the folds that trained on it, a point near the
+ * answer (20 Newsgroups: about half the iterations of a cold start, the same
+ * model within the tolerance).
+ *
+ * The fold models only give the decision values that calibration is fitted
+ * on: a looser tolerance (CV_EPS) halves their iterations and leaves the
+ * calibration as it was (20 Newsgroups: same threshold, ECE 0.040 vs 0.041).
  */
 static void fit_one(void *ctx, unsigned worker, size_t task)
 {
 	struct fit_ctx *f = ctx;
 	unsigned fold = (unsigned)(task / f->nl), c = (unsigned)(task % f->nl);
 	const uint32_t *rows = f->rows[fold];
-	size_t n = f->nrows[fold], nall = f->x->nrows;
+	size_t n = f->nrows[fold];
 	signed char *y = f->y[worker];
 	float *w = f->w[worker];
-	double *alpha = f->fold_alpha[0] ? f->alpha[worker] : NULL;
-	const float *fa = f->fold_alpha[f->slot];
 	for (size_t k = 0; k < n; k++)
 		y[k] = f->label[rows[k]] == (int)c ? 1 : -1;
 	struct linear_params p = f->p;
 	p.seed = mix_seed(f->p.seed, fold, c);
-	/*
-	 * The fold models only give the decision values that calibration is
-	 * fitted on: a looser tolerance halves their iterations and leaves the
-	 * calibration as it was (20 Newsgroups: same threshold, ECE 0.040 vs 0.041).
-	 */
 	if (fold < f->folds && p.eps < CV_EPS)
 		p.eps = CV_EPS;
-	if (alpha) {
-		if (fold < f->folds) {
-			memset(alpha, 0, n * sizeof *alpha);
-		} else {
-			for (size_t k = 0; k < n; k++) {
-				uint32_t r = rows[k];
-				double sum = 0;
-				for (unsigned q = 0; q < f->folds; q++)
-					if (q != f->fold[r])
-						sum += fa[((size_t)q * f->nl + c) * nall + r];
-				alpha[k] = sum / (f->folds - 1);
-			}
-		}
-	}
-	if (linear_train_warm(f->x, rows, y, n, &p, w, alpha) < 0) {
+	if (linear_train(f->x, rows, y, n, &p, w) < 0) {
 		atomic_store(&f->failed, 1);
 		return;
 	}
@@ -817,11 +802,6 @@ static void fit_one(void *ctx, unsigned worker, size_t task)
 		for (size_t k = 0; k < f->nheld[fold]; k++) {
 			uint32_t r = f->held[fold][k];
 			f->oof[f->slot][(size_t)r * f->nl + c] = linear_decision(f->x, r, w);
-		}
-		if (alpha) {
-			float *dst = f->fold_alpha[f->slot] + ((size_t)fold * f->nl + c) * nall;
-			for (size_t k = 0; k < n; k++)
-				dst[rows[k]] = (float)alpha[k];
 		}
 	} else {
 		for (uint32_t j = 0; j < f->x->ncols; j++)
