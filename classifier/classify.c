@@ -312,7 +312,7 @@ char *clf_read_file(const char *path, size_t max, size_t *len, size_t *total, ch
 			close(fd);
 		return NULL;
 	}
-	size_t want = 1 << 20, got = 0;
+	size_t want = 1 << 20;
 	if (want > max)
 		want = max;
 	char *p = malloc(want + 1);
@@ -321,23 +321,16 @@ char *clf_read_file(const char *path, size_t max, size_t *len, size_t *total, ch
 		errf(err, errsz, "%s: out of memory", path);
 		return NULL;
 	}
-	while (got < want) {
-		ssize_t n = read(fd, p + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			errf(err, errsz, "%s: %s", path, strerror(errno));
-			free(p);
-			close(fd);
-			return NULL;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
+	ssize_t got = read_full(fd, p, want);
+	if (got < 0) {
+		errf(err, errsz, "%s: %s", path, strerror(errno));
+		free(p);
+		close(fd);
+		return NULL;
 	}
 	close(fd);
 	p[got] = '\0';
-	*len = got;
+	*len = (size_t)got;
 	*total = (size_t)st.st_size;
 	return p;
 }

@@ -66,6 +66,22 @@ fail:;
 	return NULL;
 }
 
+ssize_t read_full(int fd, void *p, size_t want)
+{
+	size_t got = 0;
+	while (got < want) {
+		ssize_t n = read(fd, (char *)p + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errsz)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -93,7 +109,7 @@ char *read_file(const char *path, size_t max, size_t *len, char *err, size_t err
 	/* A regular file of known size is read straight into its buffer; what
 	 * it holds beyond that size (it grew) is read after, as from a pipe. */
 	if (have_st && S_ISREG(st.st_mode) && st.st_size > 0 && (size_t)st.st_size < max) {
-		size_t want = (size_t)st.st_size, got = 0;
+		size_t want = (size_t)st.st_size;
 		char *p = malloc(want + 1);
 		if (!p) {
 			close(fd);
@@ -101,22 +117,16 @@ char *read_file(const char *path, size_t max, size_t *len, char *err, size_t err
 			errf(err, errsz, "%s: %s", path, strerror(errno));
 			return NULL;
 		}
-		while (got < want) {
-			ssize_t n = read(fd, p + got, want - got);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				int saved = errno;
-				errf(err, errsz, "%s: %s", path, strerror(saved));
-				free(p);
-				close(fd);
-				errno = saved;
-				return NULL;
-			}
-			if (n == 0)
-				break;
-			got += (size_t)n;
+		ssize_t r = read_full(fd, p, want);
+		if (r < 0) {
+			int saved = errno;
+			errf(err, errsz, "%s: %s", path, strerror(saved));
+			free(p);
+			close(fd);
+			errno = saved;
+			return NULL;
 		}
+		size_t got = (size_t)r;
 		if (got == want) {
 			/* Anything more? */
 			char c;

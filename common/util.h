@@ -27,6 +27,10 @@ int errf(char *err, size_t errsz, const char *fmt, ...)
  */
 char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errsz);
 
+/* Reads up to want bytes of fd into p, until EOF (retrying EINTR). Returns
+ * the number read (less than want only at EOF), or -1 with errno set. */
+ssize_t read_full(int fd, void *p, size_t want);
+
 /* Reads all of fd (a pipe or file) up to max bytes; same contract as read_file. */
 char *read_fd(int fd, const char *name, size_t max, size_t *len, char *err, size_t errsz);
 
