@@ -112,14 +112,13 @@ static void shuffle(uint32_t *index, uint32_t n, uint64_t *rng)
  * permutation, with liblinear's shrinking of variables stuck at the bound.
  */
 static int train_svm(const struct csr *x, const uint32_t *rows, const signed char *y,
-		     uint32_t n, const struct linear_params *p, float *w, double *warm)
+		     uint32_t n, const struct linear_params *p, float *w)
 {
-	double *alpha = warm ? warm : calloc(n, sizeof *alpha);
+	double *alpha = calloc(n, sizeof *alpha);
 	double *qd = malloc(n * sizeof *qd);
 	uint32_t *index = malloc(n * sizeof *index);
 	if (!alpha || !qd || !index) {
-		if (!warm)
-			free(alpha);
+		free(alpha);
 		free(qd);
 		free(index);
 		errno = ENOMEM;
@@ -129,13 +128,6 @@ static int train_svm(const struct csr *x, const uint32_t *rows, const signed cha
 	for (uint32_t i = 0; i < n; i++) {
 		qd[i] = diag + row_sqnorm(x, rows[i]);
 		index[i] = i;
-		/* A warm start: w = sum of alpha_i y_i x_i, from feasible alphas. */
-		if (warm) {
-			if (!(alpha[i] > 0) || !isfinite(alpha[i]))
-				alpha[i] = 0;
-			else
-				row_axpy(x, rows[i], (float)(alpha[i] * y[i]), w);
-		}
 	}
 	uint64_t rng = p->seed;
 	uint32_t active = n;
@@ -187,8 +179,7 @@ static int train_svm(const struct csr *x, const uint32_t *rows, const signed cha
 		pgmin_old = pgmin_new < 0 ? pgmin_new : -INFINITY;
 	}
 	(void)pgmin_old;  /* only upper-bounded variables use it, and L2-loss has none */
-	if (!warm)
-		free(alpha);
+	free(alpha);
 	free(qd);
 	free(index);
 	return (int)iter;
@@ -512,12 +503,6 @@ static int train_logreg(const struct csr *x, const uint32_t *rows, const signed 
 int linear_train(const struct csr *x, const uint32_t *rows, const signed char *y, size_t n,
 		 const struct linear_params *p, float *w)
 {
-	return linear_train_warm(x, rows, y, n, p, w, NULL);
-}
-
-int linear_train_warm(const struct csr *x, const uint32_t *rows, const signed char *y, size_t n,
-		      const struct linear_params *p, float *w, double *alpha)
-{
 	memset(w, 0, ((size_t)x->ncols + 1) * sizeof *w);
 	if (n == 0)
 		return 0;
@@ -527,7 +512,7 @@ int linear_train_warm(const struct csr *x, const uint32_t *rows, const signed ch
 	}
 	if (p->algo == CLF_LOGREG)
 		return train_logreg(x, rows, y, (uint32_t)n, p, w);
-	return train_svm(x, rows, y, (uint32_t)n, p, w, alpha);
+	return train_svm(x, rows, y, (uint32_t)n, p, w);
 }
 
 void platt_fit(const double *f, const signed char *y, size_t n, double *pa, double *pb)

@@ -48,16 +48,6 @@ const char *linear_check_params(const struct linear_params *p);
 int linear_train(const struct csr *x, const uint32_t *rows, const signed char *y, size_t n,
 		 const struct linear_params *p, float *w);
 
-/*
- * As linear_train, with the dual variables in alpha[0..n) (alpha[k] for
- * rows[k]; NULL: as linear_train). The SVM starts from them (a warm start:
- * negative or non-finite values count as 0) and leaves its solution there,
- * so that a related problem (the same rows with a few more or fewer) can
- * start near its answer. Logistic regression ignores them.
- */
-int linear_train_warm(const struct csr *x, const uint32_t *rows, const signed char *y, size_t n,
-		      const struct linear_params *p, float *w, double *alpha);
-
 /* w . row + bias, for a row of x (the decision value). */
 double linear_decision(const struct csr *x, uint32_t row, const float *w);
 
@@ -67,15 +57,18 @@ double linear_decision(const struct csr *x, uint32_t row, const float *w);
  * the group, the weights of a feature for the group's problems are
  * contiguous (one vector load), and the solver is built for the CPU's vector
  * width (AVX2 and FMA where the CPU has them, checked when the program
- * starts). Each problem is the one linear_train_warm solves, with its own
+ * starts). Each problem is the one linear_train solves, with its own
  * shrinking and stopping test; the rows are visited in one shared order.
  *
  * y[k * LINEAR_GROUP + c]: label (+1/-1) of rows[k] in problem c < ng.
  * W: (x->ncols + 1) * LINEAR_GROUP floats, W[j * LINEAR_GROUP + c] the
  *    weight of feature j in problem c (j = ncols: the bias); lanes from ng up
  *    are left 0. Should be 32-byte aligned (big_alloc).
- * alpha: n * LINEAR_GROUP dual variables, a warm start as in
- *    linear_train_warm (NULL: a cold start), left holding the solution.
+ * alpha: n * LINEAR_GROUP dual variables, alpha[k * LINEAR_GROUP + c] for
+ *    rows[k] in problem c: a warm start (negative or non-finite values count
+ *    as 0; NULL: a cold start), left holding the solution, so that a related
+ *    problem (the same rows with a few more or fewer) can start near its
+ *    answer.
  * Returns the outer iterations of the slowest problem, or -1 with errno
  * ENOMEM or EINVAL (ng out of range, or p->algo is not CLF_SVM).
  */

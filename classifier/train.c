@@ -733,9 +733,9 @@ struct fit_ctx {
 	size_t *nrows;
 	uint32_t **held;       /* per fold: held-out rows */
 	size_t *nheld;
-	float **w;             /* per worker: ncols + 1 */
-	signed char **y;       /* per worker: n */
-	double **alpha;        /* per worker: n (the SVM's dual variables) */
+	float **w;             /* per worker: (ncols + 1) * lanes (LINEAR_GROUP for the SVM, else 1) */
+	signed char **y;       /* per worker: n * lanes */
+	double **alpha;        /* per worker, the SVM only: n * LINEAR_GROUP dual variables */
 	/*
 	 * Two slots, one per value of C in turn, so that the best C's fold
 	 * solutions and values are still there when the next C turns out worse.
@@ -1124,8 +1124,9 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	for (unsigned k = 0; k < threads; k++) {
 		f.w[k] = big_alloc(((size_t)v.nfeat + 1) * lanes * sizeof **f.w);
 		f.y[k] = malloc(c->n * lanes);
-		f.alpha[k] = malloc(c->n * lanes * sizeof **f.alpha);
-		if (!f.w[k] || !f.y[k] || !f.alpha[k]) {
+		/* the SVM's dual variables (logistic regression keeps its own) */
+		f.alpha[k] = lp.algo == CLF_SVM ? malloc(c->n * lanes * sizeof **f.alpha) : NULL;
+		if (!f.w[k] || !f.y[k] || (lp.algo == CLF_SVM && !f.alpha[k])) {
 			errf(err, errsz, "out of memory");
 			goto out;
 		}

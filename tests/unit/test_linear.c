@@ -262,11 +262,33 @@ static void test_svm_group(void **state)
 	csr_release(&x);
 }
 
+/* One SVM through the group solver (lane 0): y, alpha by row. */
+static int train_one(const struct csr *x, const uint32_t *rows, const signed char *y, uint32_t n,
+		     const struct linear_params *p, float *W, double *alpha)
+{
+	enum { G = LINEAR_GROUP };
+	signed char *yg = malloc((size_t)(n ? n : 1) * G);
+	double *ag = alpha ? calloc((size_t)(n ? n : 1) * G, sizeof *ag) : NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		memset(yg + (size_t)i * G, -1, G);
+		yg[(size_t)i * G] = y[i];
+		if (ag)
+			ag[(size_t)i * G] = alpha[i];
+	}
+	int it = linear_train_svm_group(x, rows, yg, n, 1, p, W, ag);
+	for (uint32_t i = 0; ag && i < n; i++)
+		alpha[i] = ag[(size_t)i * G];
+	free(yg);
+	free(ag);
+	return it;
+}
+
 /* A warm start from the SVM's own solution is already converged; from the
  * solutions of two halves (what training does with the cross-validation
  * folds) it reaches the cold start's model in fewer iterations. */
 static void test_svm_warm_start(void **state)
 {
+	enum { G = LINEAR_GROUP };
 	struct csr x;
 	uint32_t n = 400;
 	signed char *y = malloc(n);
@@ -278,13 +300,13 @@ static void test_svm_warm_start(void **state)
 	linear_params_default(&p);
 	p.eps = 0.01;
 	size_t nw = x.ncols + 1;
-	float *cold = malloc(nw * sizeof *cold), *warm = malloc(nw * sizeof *warm);
+	float *cold = malloc(nw * G * sizeof *cold), *warm = malloc(nw * G * sizeof *warm);
 	double *alpha = calloc(n, sizeof *alpha), *a2 = calloc(n, sizeof *a2);
-	int it_cold = linear_train_warm(&x, rows, y, n, &p, cold, alpha);
+	int it_cold = train_one(&x, rows, y, n, &p, cold, alpha);
 	assert_true(it_cold > 1);
 	/* the same as without alphas */
-	assert_int_equal(linear_train(&x, rows, y, n, &p, warm), it_cold);
-	assert_memory_equal(cold, warm, nw * sizeof *cold);
+	assert_int_equal(train_one(&x, rows, y, n, &p, warm, NULL), it_cold);
+	assert_memory_equal(cold, warm, nw * G * sizeof *cold);
 	double nonzero = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		assert_true(alpha[i] >= 0);
@@ -293,34 +315,38 @@ static void test_svm_warm_start(void **state)
 	assert_true(nonzero > 0);
 	/* restarted from its solution: converged at once */
 	memcpy(a2, alpha, n * sizeof *a2);
-	assert_int_equal(linear_train_warm(&x, rows, y, n, &p, warm, a2), 1);
+	assert_int_equal(train_one(&x, rows, y, n, &p, warm, a2), 1);
 	double d1 = 0, w1 = 0;
 	for (size_t j = 0; j < nw; j++) {
-		d1 = fmax(d1, fabs((double)warm[j] - cold[j]));
-		w1 = fmax(w1, fabs((double)cold[j]));
+		d1 = fmax(d1, fabs((double)warm[j * G] - cold[j * G]));
+		w1 = fmax(w1, fabs((double)cold[j * G]));
 	}
 	if (!(d1 < 0.01 * w1))
 		fail_msg("restarted model differs by %g (largest weight %g)", d1, w1);
 	/* from the halves' solutions */
 	uint32_t half = n / 2;
 	memset(a2, 0, n * sizeof *a2);
-	assert_true(linear_train_warm(&x, rows, y, half, &p, warm, a2) > 0);
-	assert_true(linear_train_warm(&x, rows + half, y + half, n - half, &p, warm, a2 + half) > 0);
-	int it_warm = linear_train_warm(&x, rows, y, n, &p, warm, a2);
+	assert_true(train_one(&x, rows, y, half, &p, warm, a2) > 0);
+	assert_true(train_one(&x, rows + half, y + half, n - half, &p, warm, a2 + half) > 0);
+	int it_warm = train_one(&x, rows, y, n, &p, warm, a2);
 	assert_true(it_warm > 0 && it_warm < it_cold);
 	double dmax = 0, wmax = 0;
 	for (size_t j = 0; j < nw; j++) {
-		dmax = fmax(dmax, fabs((double)warm[j] - cold[j]));
-		wmax = fmax(wmax, fabs((double)cold[j]));
+		dmax = fmax(dmax, fabs((double)warm[j * G] - cold[j * G]));
+		wmax = fmax(wmax, fabs((double)cold[j * G]));
 	}
 	assert_true(dmax < 0.05 * wmax);
-	for (uint32_t i = 0; i < n; i++)
-		assert_int_equal(linear_decision(&x, i, warm) > 0, linear_decision(&x, i, cold) > 0);
+	float dw[G], dc[G];
+	for (uint32_t i = 0; i < n; i++) {
+		linear_decision_group(&x, i, warm, dw);
+		linear_decision_group(&x, i, cold, dc);
+		assert_int_equal(dw[0] > 0, dc[0] > 0);
+	}
 	/* infeasible starting values count as 0 */
 	for (uint32_t i = 0; i < n; i++)
 		a2[i] = i % 3 == 0 ? -1.0 : (i % 3 == 1 ? NAN : 0.0);
-	assert_int_equal(linear_train_warm(&x, rows, y, n, &p, warm, a2), it_cold);
-	assert_memory_equal(cold, warm, nw * sizeof *cold);
+	assert_int_equal(train_one(&x, rows, y, n, &p, warm, a2), it_cold);
+	assert_memory_equal(cold, warm, nw * G * sizeof *cold);
 	free(cold);
 	free(warm);
 	free(alpha);
