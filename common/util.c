@@ -130,9 +130,7 @@ char *read_file(const char *path, size_t max, size_t *len, char *err, size_t err
 		if (got == want) {
 			/* Anything more? */
 			char c;
-			ssize_t n;
-			while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
-				;
+			ssize_t n = read_full(fd, &c, 1);
 			if (n != 0) {
 				/* It grew, or failed: the general path below, from the start. */
 				if (lseek(fd, 0, SEEK_SET) == 0) {
