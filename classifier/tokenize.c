@@ -56,6 +56,7 @@
 #define ARENA_SIZE (2u << 20)
 #define ENTRY_MAX (RAW_MAX + TERM_MAX + SURF_MAX)
 #define INLINE_MAX 24
+#define RUN_AHEAD 16              /* words read ahead of their cache lookup */
 
 /* Byte classes. */
 enum {
@@ -100,6 +101,14 @@ struct wres {
 	size_t tlen, slen;
 };
 
+/* A word or a piece of personal data read ahead (see run_text). */
+struct ahead {
+	int data;                /* personal data of kind, [hs, he) its host */
+	enum redact_kind kind;
+	size_t hs, he;
+	struct word wd;
+};
+
 /* The bigram state of one run of text (one zone span, a subject...). */
 struct chain {
 	tok_emit_fn emit;
@@ -123,6 +132,7 @@ struct tokenizer {
 	unsigned char cls[256];
 	unsigned char lower[256];
 	struct word word;
+	struct ahead ahead[RUN_AHEAD];
 	utf8proc_int32_t cp[CP_MAX + 1];
 	char surf[SURF_MAX + SLACK];
 	char fold[FOLD_MAX + SLACK];
@@ -195,7 +205,10 @@ struct tokenizer *tok_new(const struct tok_opts *o, char *err, size_t errsz)
 	if (o->zones && !(t->zoner = zoner_new(err, errsz)))
 		goto fail;
 	/* one slot and SLACK more: keys and terms are read past their end */
-	t->tab = calloc(CACHE_SLOTS + 1, sizeof *t->tab);
+	/* Huge pages when the system gives them: the slots are read at random. */
+	t->tab = big_alloc((CACHE_SLOTS + 1) * sizeof *t->tab);
+	if (t->tab)
+		memset(t->tab, 0, (CACHE_SLOTS + 1) * sizeof *t->tab);
 	t->arena = malloc(ARENA_SIZE + SLACK);
 	if (!t->tab || !t->arena) {
 		errf(err, errsz, "tokenizer: out of memory");
@@ -737,6 +750,12 @@ static const unsigned char *candidate(const struct tokenizer *t, const unsigned 
  * could start, over the rest of that line (nothing it looks for spans lines),
  * and what it reports clean is not asked again: the scan stays linear and
  * prose costs nothing.
+ *
+ * The scan reads up to RUN_AHEAD words (and pieces of personal data) ahead
+ * of their handling, prefetching each word's cache slot as it is read: the
+ * slots are in a table far larger than the CPU's private caches, and so
+ * their misses overlap instead of coming one word at a time. What is
+ * emitted, and in what order, is the same as handling each word as read.
  */
 static int run_text(struct tokenizer *t, char prefix, const char *text, size_t len,
 		    int bigrams, int mirror, tok_emit_fn emit, void *ctx)
@@ -746,7 +765,6 @@ static int run_text(struct tokenizer *t, char prefix, const char *text, size_t l
 		[REDACT_IBAN] = "#iban", [REDACT_URL] = "#url",
 	};
 	struct chain c = { emit, ctx, bigrams, mirror, 0, 0 };
-	struct word *wd = &t->word;
 	const unsigned char *s = (const unsigned char *)text, *end = s + len, *p = s;
 	/* No personal data starts in [p, clean): the redactor said so. */
 	const unsigned char *clean = s;
@@ -757,48 +775,77 @@ static int run_text(struct tokenizer *t, char prefix, const char *text, size_t l
 	t->term[0] = t->big[0] = prefix;
 	t->term[1] = t->big[1] = ':';
 	for (;;) {
-		p = skip_to_word(t, p, stop);
-		if (p >= stop) {
-			if (stop == end)
-				return 0;
-			const char *ph = placeholder[kind];
-			chain_add(t, &c, ph, strlen(ph), ph, strlen(ph));
-			if (kind == REDACT_URL) {
-				if (he - hs > 4 && t->lower[s[hs]] == 'w' && t->lower[s[hs + 1]] == 'w' &&
-				    t->lower[s[hs + 2]] == 'w' && s[hs + 3] == '.')
-					hs += 4;
-				emit_feature(t, emit, ctx, 'u', text + hs, he - hs);
+		/* Read ahead: words into t->ahead[], personal data as events. */
+		size_t na = 0;
+		int done = 0;
+		while (na < RUN_AHEAD) {
+			struct ahead *a = &t->ahead[na];
+			p = skip_to_word(t, p, stop);
+			if (p >= stop) {
+				if (stop == end) {
+					done = 1;
+					break;
+				}
+				a->data = 1;
+				a->kind = kind;
+				a->hs = hs;
+				a->he = he;
+				na++;
+				p = s + me;
+				stop = end;
+				continue;
 			}
-			p = s + me;
-			stop = end;
-			continue;
-		}
-		const unsigned char *q = collect(t, p, stop, wd);
-		const unsigned char *cand;
-		if (p >= clean && (t->cls[*p] & C_TRIG || (q < stop && t->cls[*q] & C_LOCAL)) &&
-		    (cand = candidate(t, s, p, q, stop))) {
-			const unsigned char *eol = memchr(cand, '\n', (size_t)(end - cand));
-			if (!eol)
-				eol = end;
-			if (redact_next(t->red, text, (size_t)(eol - s), (size_t)(cand - s), &kind, &ms,
-					&me, &hs, &he)) {
-				stop = s + ms;
-				clean = stop;
-				if (stop <= p)
-					continue;
-				if (q > stop)
-					q = collect(t, p, stop, wd);
-			} else {
-				clean = eol;
+			struct word *wd = &a->wd;
+			const unsigned char *q = collect(t, p, stop, wd);
+			const unsigned char *cand;
+			if (p >= clean && (t->cls[*p] & C_TRIG || (q < stop && t->cls[*q] & C_LOCAL)) &&
+			    (cand = candidate(t, s, p, q, stop))) {
+				const unsigned char *eol = memchr(cand, '\n', (size_t)(end - cand));
+				if (!eol)
+					eol = end;
+				if (redact_next(t->red, text, (size_t)(eol - s), (size_t)(cand - s), &kind,
+						&ms, &me, &hs, &he)) {
+					stop = s + ms;
+					clean = stop;
+					if (stop <= p)
+						continue;
+					if (q > stop)
+						q = collect(t, p, stop, wd);
+				} else {
+					clean = eol;
+				}
 			}
+			p = q;
+			if (wd->hashed)
+				__builtin_prefetch(&t->tab[wd->hash & (CACHE_SLOTS - 1)]);
+			a->data = 0;
+			na++;
 		}
-		p = q;
-		struct wres r;
-		int rc = word_term(t, wd, &r);
-		if (rc < 0)
-			return -1;
-		if (rc)
-			chain_add(t, &c, r.term, r.tlen, r.surf, r.slen);
+		/* Then each in order. */
+		for (size_t k = 0; k < na; k++) {
+			struct ahead *a = &t->ahead[k];
+			if (a->data) {
+				const char *ph = placeholder[a->kind];
+				chain_add(t, &c, ph, strlen(ph), ph, strlen(ph));
+				size_t h0 = a->hs, h1 = a->he;
+				if (a->kind == REDACT_URL) {
+					if (h1 - h0 > 4 && t->lower[s[h0]] == 'w' &&
+					    t->lower[s[h0 + 1]] == 'w' && t->lower[s[h0 + 2]] == 'w' &&
+					    s[h0 + 3] == '.')
+						h0 += 4;
+					emit_feature(t, emit, ctx, 'u', text + h0, h1 - h0);
+				}
+				continue;
+			}
+			struct wres r;
+			int rc = word_term(t, &a->wd, &r);
+			if (rc < 0)
+				return -1;
+			if (rc)
+				chain_add(t, &c, r.term, r.tlen, r.surf, r.slen);
+		}
+		if (done)
+			return 0;
 	}
 }
 
