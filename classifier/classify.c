@@ -215,7 +215,17 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	}
 	/* Sublinear tf times idf, l2-normalised, as in training. */
 	double norm = 0;
+	enum { AHEAD = 8 };
 	for (size_t k = 0; k < w->nuniq; k++) {
+		if (k + AHEAD < w->nuniq) {
+			/* Both misses of a feature, its idf and its weight row (two
+			 * lines), start a few features ahead; the row is scored in
+			 * the next loop. */
+			size_t f = w->uniq[k + AHEAD];
+			__builtin_prefetch(m->idf + f);
+			__builtin_prefetch(m->w + f * nl);
+			__builtin_prefetch(m->w + f * nl + nl - 1);
+		}
 		double v = (1.0 + log((double)w->val[k])) * m->idf[w->uniq[k]];
 		w->val[k] = (float)v;
 		norm += v * v;
@@ -223,10 +233,7 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
 	for (uint32_t c = 0; c < nl; c++)
 		w->scores[c] = m->bias[c];
-	enum { AHEAD = 6 };
 	for (size_t k = 0; k < w->nuniq; k++) {
-		if (k + AHEAD < w->nuniq)
-			__builtin_prefetch(m->w + (size_t)w->uniq[k + AHEAD] * nl);
 		const float *wj = m->w + (size_t)w->uniq[k] * nl;
 		double v = w->val[k] * norm;
 		for (uint32_t c = 0; c < nl; c++)

@@ -23,7 +23,7 @@ struct model {
 				   points into map when the file is mapped */
 	size_t surf_len;
 	uint32_t *surf_off;     /* nfeat offsets into surf_pool */
-	float *idf;             /* nfeat */
+	float *idf;             /* nfeat; points into map when the file is mapped */
 	float *w;               /* nfeat * nlabels, feature-major: w[j * nlabels + c];
 				   points into map when the file is mapped */
 	float *bias;            /* nlabels */
@@ -31,6 +31,7 @@ struct model {
 	void *map;              /* the mapped model file, or NULL */
 	int pool_borrowed;      /* surf_pool points into map */
 	int w_borrowed;         /* w points into map */
+	int idf_borrowed;       /* idf points into map */
 	size_t map_len;
 };
 

@@ -375,6 +375,73 @@ static void test_slot_table(void **state)
 	free(data);
 }
 
+/* What classifying reads (idf, weights, term table) is one run at the end of
+ * the file; in a large model it starts on a 2 MiB boundary (huge pages),
+ * in a small one nothing is padded. Mapped, idf and weights are used where
+ * they lie; copied (model_load_mem), they are copied. */
+static void test_layout(void **state)
+{
+	(void)state;
+	enum { NF = 160000, NL = 3 };
+	char path[256], err[256], term[32];
+	snprintf(path, sizeof path, "%s/big.model", dir);
+	struct model *a = model_alloc(NL);
+	assert_non_null(a);
+	for (int c = 0; c < NL; c++) {
+		char l[16];
+		snprintf(l, sizeof l, "L%d", c);
+		a->labels[c] = strdup(l);
+	}
+	a->idf = malloc(NF * sizeof *a->idf);
+	a->w = malloc((size_t)NF * NL * sizeof *a->w);
+	assert_true(a->idf && a->w);
+	for (uint32_t j = 0; j < NF; j++) {
+		int n = snprintf(term, sizeof term, "b:t%06u", j);
+		assert_int_equal(strtab_intern(&a->terms, term, (size_t)n, NULL), (int)j);
+		a->idf[j] = 1.0f + (float)(j % 97) / 10;
+		for (int c = 0; c < NL; c++)
+			a->w[(size_t)j * NL + (size_t)c] = (float)((int)(j % 13) - c) / 8;
+	}
+	a->threshold = 0.5;
+	assert_int_equal(model_save(a, path, err, sizeof err), 0);
+	size_t len;
+	char *data = read_file(path, 1 << 26, &len, err, sizeof err);
+	assert_non_null(data);
+	unsigned char *idf = section(data, len, "IDF_");
+	unsigned char *wght = section(data, len, "WGHT");
+	unsigned char *slot = section(data, len, "SLOT");
+	assert_int_equal(((size_t)(idf - (unsigned char *)data) + 4) % ((size_t)2 << 20), 0);
+	assert_true(idf < wght && wght < slot);
+	/* no more padding than the one boundary */
+	assert_true(len < (size_t)(slot - (unsigned char *)data) + strtab_nslots(&a->terms) * 8 + 64);
+
+	struct model *b = model_load(path, err, sizeof err);
+	assert_non_null(b);
+	assert_true(b->idf_borrowed && b->w_borrowed && b->terms.slots_borrowed);
+	assert_memory_equal(a->idf, b->idf, NF * sizeof *a->idf);
+	assert_memory_equal(a->w, b->w, (size_t)NF * NL * sizeof *a->w);
+	assert_int_equal(strtab_find(&b->terms, "b:t123456", 9), 123456);
+	model_free(b);
+	struct model *c = model_load_mem(data, len, err, sizeof err);
+	assert_non_null(c);
+	assert_false(c->idf_borrowed || c->w_borrowed);
+	assert_memory_equal(a->idf, c->idf, NF * sizeof *a->idf);
+	assert_memory_equal(a->w, c->w, (size_t)NF * NL * sizeof *a->w);
+	model_free(c);
+	model_free(a);
+	free(data);
+
+	/* A small model: no large padding; mapped, its idf is still borrowed. */
+	data = saved(&len);
+	assert_true(len < 4096);
+	free(data);
+	snprintf(path, sizeof path, "%s/m.model", dir);
+	b = model_load(path, err, sizeof err);
+	assert_non_null(b);
+	assert_true(b->idf_borrowed);
+	model_free(b);
+}
+
 static void test_unwritable(void **state)
 {
 	struct model *m = small_model();
@@ -407,6 +474,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_bad_strings),
 		cmocka_unit_test(test_slot_table),
+		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_unwritable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
