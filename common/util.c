@@ -117,7 +117,31 @@ char *read_file(const char *path, size_t max, size_t *len, char *err, size_t err
 			errf(err, errsz, "%s: %s", path, strerror(errno));
 			return NULL;
 		}
-		ssize_t r = read_full(fd, p, want);
+		/*
+		 * One read asks for a byte more than the size: a regular file's
+		 * read returns less than asked only at its end, so getting the
+		 * size means that is all, with no second read to see the end.
+		 * Short of the size, the rest is read and then one byte more
+		 * asked for; more than the size, the file grew.
+		 */
+		ssize_t r;
+		do
+			r = read(fd, p, want + 1);
+		while (r < 0 && errno == EINTR);
+		size_t got = r > 0 ? (size_t)r : 0;
+		int grew = got > want;
+		if (r >= 0 && got < want) {
+			ssize_t n = read_full(fd, p + got, want - got);
+			if (n < 0) {
+				r = -1;
+			} else if ((got += (size_t)n) == want) {
+				char c;
+				ssize_t m = read_full(fd, &c, 1);
+				if (m < 0)
+					r = -1;
+				grew = m > 0;
+			}
+		}
 		if (r < 0) {
 			int saved = errno;
 			errf(err, errsz, "%s: %s", path, strerror(saved));
@@ -126,24 +150,16 @@ char *read_file(const char *path, size_t max, size_t *len, char *err, size_t err
 			errno = saved;
 			return NULL;
 		}
-		size_t got = (size_t)r;
-		if (got == want) {
-			/* Anything more? */
-			char c;
-			ssize_t n = read_full(fd, &c, 1);
-			if (n != 0) {
-				/* It grew, or failed: the general path below, from the start. */
-				if (lseek(fd, 0, SEEK_SET) == 0) {
-					free(p);
-					goto general;
-				}
-				int saved = n < 0 ? errno : EIO;
-				errf(err, errsz, "%s: %s", path, strerror(saved));
-				free(p);
-				close(fd);
-				errno = saved;
-				return NULL;
-			}
+		if (grew) {
+			/* The general path below, from the start. */
+			free(p);
+			if (lseek(fd, 0, SEEK_SET) == 0)
+				goto general;
+			int saved = errno;
+			errf(err, errsz, "%s: %s", path, strerror(saved));
+			close(fd);
+			errno = saved;
+			return NULL;
 		}
 		p[got] = '\0';
 		*len = got;
