@@ -4,6 +4,8 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +71,9 @@ struct item {
 
 struct batch {
 	const struct model *m;
-	struct clf_worker **workers;
+	struct clf_worker **workers;  /* each made by its own thread, at its first item */
+	atomic_int broken;            /* a worker could not be made: werr says why */
+	char werr[256];
 	struct item *items;
 	unsigned nreasons;
 	struct msg_limits lim;
@@ -79,6 +83,15 @@ static void classify_one(void *ctx, unsigned worker, size_t i)
 {
 	struct batch *b = ctx;
 	struct item *it = &b->items[i];
+	if (!b->workers[worker]) {
+		char err[sizeof b->werr];
+		if (!(b->workers[worker] = clf_worker_new(b->m, err, sizeof err))) {
+			if (!atomic_exchange(&b->broken, 1))
+				memcpy(b->werr, err, sizeof err);
+			it->ok = 0;
+			return;
+		}
+	}
 	size_t len, total;
 	char *raw = clf_read_file(it->path, b->lim.max_size, &len, &total, it->err, sizeof it->err);
 	if (!raw) {
@@ -109,7 +122,6 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, un
 		threads = par_default_threads();
 	if (threads > n)
 		threads = n ? (unsigned)n : 1;
-	char err[256];
 	long failed = 0;
 	b.workers = calloc(threads, sizeof *b.workers);
 	b.items = calloc(CHUNK, sizeof *b.items);
@@ -118,12 +130,6 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, un
 		failed = -1;
 		goto out;
 	}
-	for (unsigned k = 0; k < threads; k++)
-		if (!(b.workers[k] = clf_worker_new(m, err, sizeof err))) {
-			cmd_fail(EX_SOFTWARE, "%s", err);
-			failed = -1;
-			goto out;
-		}
 	for (size_t start = 0; start < n; start += CHUNK) {
 		size_t cnt = n - start < CHUNK ? n - start : CHUNK;
 		for (size_t i = 0; i < cnt; i++) {
@@ -131,6 +137,11 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, un
 			b.items[i].ok = 0;
 		}
 		par_for(threads, cnt, classify_one, &b);
+		if (atomic_load(&b.broken)) {
+			cmd_fail(EX_SOFTWARE, "%s", b.werr);
+			failed = -1;
+			goto out;
+		}
 		for (size_t i = 0; i < cnt; i++) {
 			if (!b.items[i].ok) {
 				cmd_fail(EX_IOERR, "%s", b.items[i].err);
@@ -215,6 +226,31 @@ static void print_item(void *ctx, size_t index, const struct item *it)
 	fputc('\n', stdout);
 }
 
+/* The files under one PATH, listed on a thread of its own or not. */
+struct listing {
+	const char *path;
+	char **paths;
+	size_t n;
+	int rc;
+	char err[512];
+};
+
+static void *list_run(void *arg)
+{
+	struct listing *l = arg;
+	l->rc = corpus_list_files(l->path, &l->paths, &l->n, l->err, sizeof l->err);
+	return NULL;
+}
+
+static void listing_release(struct listing *l)
+{
+	if (l->rc < 0)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->paths[i]);
+	free(l->paths);
+}
+
 static int cmd_classify(int argc, char **argv)
 {
 	const char *model_path = NULL;
@@ -258,30 +294,38 @@ static int cmd_classify(int argc, char **argv)
 		return EX_USAGE;
 	}
 	int status = 0;
+	/* The first PATH is listed while the model loads. */
+	struct listing first = { .path = argv[optind] };
+	pthread_t lister;
+	int listing = pthread_create(&lister, NULL, list_run, &first) == 0;
 	struct model *m = load_model(model_path, &status);
-	if (!m)
+	if (listing)
+		pthread_join(lister, NULL);
+	if (!m) {
+		listing_release(&first);
 		return status;
+	}
 	o.m = m;
 	if (o.threshold < 0)
 		o.threshold = model_threshold(m);
 	for (int a = optind; a < argc; a++) {
-		char **paths;
-		size_t n;
-		char err[512];
-		if (corpus_list_files(argv[a], &paths, &n, err, sizeof err) < 0) {
-			cmd_fail(EX_NOINPUT, "%s", err);
+		struct listing l = { .path = argv[a] };
+		if (a == optind && listing)
+			l = first;
+		else
+			list_run(&l);
+		if (l.rc < 0) {
+			cmd_fail(EX_NOINPUT, "%s", l.err);
 			status = EX_NOINPUT;
 			continue;
 		}
-		long failed = classify_all(m, paths, n, (unsigned)threads, o.explain ? NREASONS : 0,
-					   print_item, &o);
+		long failed = classify_all(m, l.paths, l.n, (unsigned)threads,
+					   o.explain ? NREASONS : 0, print_item, &o);
 		if (failed < 0)
 			status = EX_SOFTWARE;
 		else if (failed > 0 && !status)
 			status = EX_IOERR;
-		for (size_t i = 0; i < n; i++)
-			free(paths[i]);
-		free(paths);
+		listing_release(&l);
 	}
 	model_free(m);
 	if (fflush(stdout) != 0 || ferror(stdout))
