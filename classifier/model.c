@@ -489,15 +489,17 @@ static int check_head(const unsigned char *d, size_t len, char *err, size_t errs
 	return 0;
 }
 
-/* A page range that the parse found worth giving back (see the end of parse). */
+/* A page range that the parse found worth giving back (see the end of parse):
+ * the terms, their readable forms, and the largest padding. */
 struct span {
 	const void *p;
 	size_t len;
 };
+#define NDROP 3
 
 /* Parses what check_head() accepted; when borrow is set, the weights may
  * point into data, which the model then owns as a mapping of len bytes. */
-static struct model *parse(const void *data, size_t len, int borrow, struct span drop[2],
+static struct model *parse(const void *data, size_t len, int borrow, struct span drop[NDROP],
 			   char *err, size_t errsz)
 {
 	const unsigned char *d = data;
@@ -516,6 +518,7 @@ static struct model *parse(const void *data, size_t len, int borrow, struct span
 	/* The first 8 are required; SLOT is optional (files of triage < 0.9). */
 	static const uint32_t tags[9] = { SEC_INFO, SEC_TOKO, SEC_LABL, SEC_TERM, SEC_SURF,
 					  SEC_IDF,  SEC_WGHT, SEC_PLAT, SEC_SLOT };
+	struct span pad = { NULL, 0 };
 	for (uint32_t i = 0; i < nsec; i++) {
 		uint32_t tag = get_u32(&r);
 		uint64_t slen = get_u64(&r);
@@ -523,6 +526,8 @@ static struct model *parse(const void *data, size_t len, int borrow, struct span
 			errf(err, errsz, "truncated model file (section %u of %u)", i + 1, nsec);
 			return NULL;
 		}
+		if (tag == SEC_PAD && slen > pad.len)
+			pad = (struct span){ r.p, (size_t)slen };
 		for (int k = 0; k < 9; k++)
 			if (tags[k] == tag) {
 				if (sec[k].p) {
@@ -723,11 +728,13 @@ static struct model *parse(const void *data, size_t len, int borrow, struct span
 	 * The strings are read only to explain a decision (and were just
 	 * checked): their pages of the mapping are given back, to be read again
 	 * from the file if ever needed. A large model then costs its weights
-	 * and table in memory, not its text (20 Newsgroups: 6 MB less).
+	 * and table in memory, not its text (20 Newsgroups: 6 MB less). The
+	 * padding before the weights (zeros, up to 2 MiB) goes too.
 	 */
 	if (borrow) {
 		drop[0] = (struct span){ sec[3].p, sec[3].len };
 		drop[1] = (struct span){ sec[4].p, sec[4].len };
+		drop[2] = pad;
 	}
 	return m;
 fail:
@@ -765,7 +772,7 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	const unsigned char *d = data;
 	if (check_head(d, len, err, errsz) < 0)
 		return NULL;
-	struct span drop[2] = { { 0 } };
+	struct span drop[NDROP] = { { 0 } };
 #ifdef TRIAGE_FUZZ
 	/* The fuzzer skips the checksum, so that it explores the parser behind it. */
 	struct model *m = parse(data, len, borrow, drop, err, errsz);
@@ -789,7 +796,7 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	}
 #endif
 	if (m)
-		for (int k = 0; k < 2; k++)
+		for (int k = 0; k < NDROP; k++)
 			if (drop[k].p)
 				drop_pages(drop[k].p, drop[k].len);
 	return m;

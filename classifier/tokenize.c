@@ -205,10 +205,15 @@ struct tokenizer *tok_new(const struct tok_opts *o, char *err, size_t errsz)
 	if (o->zones && !(t->zoner = zoner_new(err, errsz)))
 		goto fail;
 	/* one slot and SLACK more: keys and terms are read past their end */
-	/* Huge pages when the system gives them: the slots are read at random. */
+	/*
+	 * Huge pages when the system gives them: the slots are read at random.
+	 * The slot past the last is only ever read (the 16-byte copies of a
+	 * term in the last slot run into it): left unwritten, it costs no
+	 * memory of its own.
+	 */
 	t->tab = big_alloc((CACHE_SLOTS + 1) * sizeof *t->tab);
 	if (t->tab)
-		memset(t->tab, 0, (CACHE_SLOTS + 1) * sizeof *t->tab);
+		memset(t->tab, 0, CACHE_SLOTS * sizeof *t->tab);
 	t->arena = malloc(ARENA_SIZE + SLACK);
 	if (!t->tab || !t->arena) {
 		errf(err, errsz, "tokenizer: out of memory");
