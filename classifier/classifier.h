@@ -167,6 +167,18 @@ void clf_read_message(struct msg *m, const char *raw, size_t len, size_t total,
 char *clf_read_file(const char *path, size_t max, size_t *len, size_t *total, char *err,
 		    size_t errsz);
 
+/*
+ * clf_read_file for a file known to be a regular one (as corpus_list_files
+ * lists them), into buf (bufsz bytes, one of them kept for a NUL) when it
+ * fits: one open, one read and one close, a regular file's read returning
+ * less than asked only at its end. Returns buf; for a file that does not
+ * fit, a buffer from clf_read_file (the caller frees what is not buf); or
+ * NULL with err set.
+ */
+#define CLF_READ_BUF (64u << 10)
+char *clf_read_file_into(const char *path, size_t max, char *buf, size_t bufsz, size_t *len,
+			 size_t *total, char *err, size_t errsz);
+
 /* ---- evaluation ----------------------------------------------------------- */
 
 #define EVAL_NCURVE 21   /* thresholds 0.00, 0.05, ..., 1.00 */

@@ -341,3 +341,32 @@ char *clf_read_file(const char *path, size_t max, size_t *len, size_t *total, ch
 	*total = (size_t)st.st_size;
 	return p;
 }
+
+char *clf_read_file_into(const char *path, size_t max, char *buf, size_t bufsz, size_t *len,
+			 size_t *total, char *err, size_t errsz)
+{
+	if (bufsz > 1) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0) {
+			errf(err, errsz, "%s: %s", path, strerror(errno));
+			return NULL;
+		}
+		ssize_t r;
+		do
+			r = read(fd, buf, bufsz - 1);
+		while (r < 0 && errno == EINTR);
+		int saved = errno;
+		close(fd);
+		if (r < 0) {
+			errf(err, errsz, "%s: %s", path, strerror(saved));
+			errno = saved;
+			return NULL;
+		}
+		if ((size_t)r < bufsz - 1 && (size_t)r <= max) {
+			buf[r] = '\0';
+			*len = *total = (size_t)r;
+			return buf;
+		}
+	}
+	return clf_read_file(path, max, len, total, err, errsz);
+}

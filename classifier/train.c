@@ -85,6 +85,7 @@ struct pend {
 
 struct tworker {
 	struct tokenizer *tok;
+	char *rbuf;          /* CLF_READ_BUF bytes for the files that fit */
 	struct strtab dict;
 	uint32_t *first;     /* local id -> index of the first message holding it */
 	uint32_t *surf;      /* local id -> offset of its readable form in surfbuf */
@@ -248,7 +249,9 @@ static void read_one(void *ctx, unsigned worker, size_t i)
 	const char *path = t->c->paths[i];
 	struct msg_limits lim = t->o->limits;
 	size_t total;
-	char *raw = clf_read_file(path, lim.max_size, &len, &total, err, sizeof err);
+	/* The corpus's files are regular files (corpus_scan lists no other). */
+	char *raw = clf_read_file_into(path, lim.max_size, w->rbuf, CLF_READ_BUF, &len, &total, err,
+				       sizeof err);
 	if (!raw) {
 		tctx_fail(t, err);
 		return;
@@ -261,7 +264,8 @@ static void read_one(void *ctx, unsigned worker, size_t i)
 	buf_reset(&w->arena);
 	int r = tok_message(w->tok, &m, tw_emit, w);
 	msg_release(&m);
-	free(raw);
+	if (raw != w->rbuf)
+		free(raw);
 	if (r < 0 || w->oom || finish_doc(w) < 0) {
 		tctx_fail(t, errno == E2BIG ? "too many distinct terms in the corpus"
 					    : "out of memory while reading the corpus");
@@ -1005,6 +1009,10 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		}
 		if (!(t.w[k].tok = tok_new(&o->tok, err, errsz)))
 			goto out;
+		if (!(t.w[k].rbuf = malloc(CLF_READ_BUF))) {
+			errf(err, errsz, "out of memory");
+			goto out;
+		}
 	}
 	/* par_for fails only when a thread could not start; the others, and this
 	 * one, then do all the work: nothing to handle. */
@@ -1309,6 +1317,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 out:
 	for (unsigned k = 0; t.w && k < threads; k++) {
 		tok_free(t.w[k].tok);
+		free(t.w[k].rbuf);
 		strtab_release(&t.w[k].dict);
 		buf_release(&t.w[k].surfbuf);
 		free(t.w[k].first);

@@ -72,6 +72,8 @@ struct item {
 struct batch {
 	const struct model *m;
 	struct clf_worker **workers;  /* each made by its own thread, at its first item */
+	char **bufs;                  /* and its buffer for the files (CLF_READ_BUF) */
+	int listed;                   /* the paths are regular files (a directory's) */
 	atomic_int broken;            /* a worker could not be made: werr says why */
 	char werr[256];
 	struct item *items;
@@ -85,7 +87,10 @@ static void classify_one(void *ctx, unsigned worker, size_t i)
 	struct item *it = &b->items[i];
 	if (!b->workers[worker]) {
 		char err[sizeof b->werr];
-		if (!(b->workers[worker] = clf_worker_new(b->m, err, sizeof err))) {
+		if (!(b->workers[worker] = clf_worker_new(b->m, err, sizeof err)) ||
+		    !(b->bufs[worker] = malloc(CLF_READ_BUF))) {
+			if (b->workers[worker])
+				snprintf(err, sizeof err, "out of memory");
 			if (!atomic_exchange(&b->broken, 1))
 				memcpy(b->werr, err, sizeof err);
 			it->ok = 0;
@@ -93,7 +98,9 @@ static void classify_one(void *ctx, unsigned worker, size_t i)
 		}
 	}
 	size_t len, total;
-	char *raw = clf_read_file(it->path, b->lim.max_size, &len, &total, it->err, sizeof it->err);
+	char *buf = b->bufs[worker];
+	char *raw = clf_read_file_into(it->path, b->lim.max_size, buf, b->listed ? CLF_READ_BUF : 0,
+				       &len, &total, it->err, sizeof it->err);
 	if (!raw) {
 		it->ok = 0;
 		return;
@@ -104,19 +111,21 @@ static void classify_one(void *ctx, unsigned worker, size_t i)
 	} else {
 		it->ok = 1;
 	}
-	free(raw);
+	if (raw != buf)
+		free(raw);
 }
 
 typedef void (*item_fn)(void *ctx, size_t index, const struct item *it);
 
 /*
- * Classifies paths[0..n) in chunks, calling fn for each in order. Returns the
- * number of files that could not be read, or -1 when workers cannot start.
+ * Classifies paths[0..n) in chunks, calling fn for each in order; listed: they
+ * are regular files (found in a directory). Returns the number of files that
+ * could not be read, or -1 when workers cannot start.
  */
-static long classify_all(const struct model *m, char *const *paths, size_t n, unsigned threads,
-			 unsigned nreasons, item_fn fn, void *ctx)
+static long classify_all(const struct model *m, char *const *paths, size_t n, int listed,
+			 unsigned threads, unsigned nreasons, item_fn fn, void *ctx)
 {
-	struct batch b = { .m = m, .nreasons = nreasons };
+	struct batch b = { .m = m, .nreasons = nreasons, .listed = listed };
 	msg_limits_default(&b.lim);
 	if (threads == 0)
 		threads = par_default_threads();
@@ -124,8 +133,9 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, un
 		threads = n ? (unsigned)n : 1;
 	long failed = 0;
 	b.workers = calloc(threads, sizeof *b.workers);
+	b.bufs = calloc(threads, sizeof *b.bufs);
 	b.items = calloc(CHUNK, sizeof *b.items);
-	if (!b.workers || !b.items) {
+	if (!b.workers || !b.bufs || !b.items) {
 		cmd_fail(EX_OSERR, "out of memory");
 		failed = -1;
 		goto out;
@@ -151,10 +161,14 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, un
 		}
 	}
 out:
-	if (b.workers)
-		for (unsigned k = 0; k < threads; k++)
+	for (unsigned k = 0; k < threads; k++) {
+		if (b.workers)
 			clf_worker_free(b.workers[k]);
+		if (b.bufs)
+			free(b.bufs[k]);
+	}
 	free(b.workers);
+	free(b.bufs);
 	free(b.items);
 	return failed;
 }
@@ -319,7 +333,10 @@ static int cmd_classify(int argc, char **argv)
 			status = EX_NOINPUT;
 			continue;
 		}
-		long failed = classify_all(m, l.paths, l.n, (unsigned)threads,
+		/* A PATH that is not a directory is listed as itself, whatever it is
+		 * (a pipe, a device): it is read as such. */
+		int listed = !(l.n == 1 && !strcmp(l.paths[0], l.path));
+		long failed = classify_all(m, l.paths, l.n, listed, (unsigned)threads,
 					   o.explain ? NREASONS : 0, print_item, &o);
 		if (failed < 0)
 			status = EX_SOFTWARE;
@@ -407,7 +424,7 @@ static int cmd_eval(int argc, char **argv)
 		if (model_label_index(m, c.label_names[l]) < 0)
 			fprintf(stderr, "triage: warning: the model has no category '%s': its messages "
 					"count as errors\n", c.label_names[l]);
-	long failed = classify_all(m, c.paths, c.n, (unsigned)threads, 0, collect_item, &acc);
+	long failed = classify_all(m, c.paths, c.n, 1, (unsigned)threads, 0, collect_item, &acc);
 	if (failed != 0) {
 		status = failed < 0 ? EX_SOFTWARE : EX_IOERR;
 		if (failed < 0)
