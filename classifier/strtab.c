@@ -33,6 +33,7 @@ void strtab_release(struct strtab *t)
 uint64_t strtab_hash(const char *s, size_t len)
 {
 	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xff51afd7ed558ccdULL);
+	const int whole = len >= 8;
 	while (len >= 8) {
 		uint64_t k;
 		memcpy(&k, s, 8);
@@ -41,8 +42,31 @@ uint64_t strtab_hash(const char *s, size_t len)
 		s += 8;
 		len -= 8;
 	}
+	/* The last len (< 8) bytes, zero-padded: a word built from byte copies
+	 * on the stack would wait for them (store forwarding fails); loads of
+	 * the string itself do not, and never read outside it. */
 	uint64_t k = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (len && whole) {
+		memcpy(&k, s + len - 8, 8);
+		k >>= 8 * (8 - len);
+	} else if (len >= 4) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + len - 4, 4);
+		k = a | (uint64_t)b << (8 * (len - 4));
+	} else if (len >= 2) {
+		uint16_t a, b;
+		memcpy(&a, s, 2);
+		memcpy(&b, s + len - 2, 2);
+		k = a | (uint64_t)b << (8 * (len - 2));
+	} else if (len) {
+		k = (unsigned char)s[0];
+	}
+#else
+	(void)whole;
 	memcpy(&k, s, len);
+#endif
 	h = (h ^ k ^ ((uint64_t)len << 56)) * 0xff51afd7ed558ccdULL;
 	h ^= h >> 32;
 	h *= 0xc4ceb9fe1a85ec53ULL;

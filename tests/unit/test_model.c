@@ -442,6 +442,50 @@ static void test_layout(void **state)
 	model_free(b);
 }
 
+/* The terms' hash is in every model file (its table): it must not change.
+ * Checked against the definition (8-byte words, then the rest zero-padded)
+ * for every length up to 40 and every alignment. */
+static uint64_t hash_ref(const char *s, size_t len)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ULL ^ (len * 0xff51afd7ed558ccdULL);
+	for (; len >= 8; s += 8, len -= 8) {
+		uint64_t k = 0;
+		for (int i = 0; i < 8; i++)
+			k |= (uint64_t)(unsigned char)s[i] << (8 * i);
+		h = (h ^ k) * 0xc4ceb9fe1a85ec53ULL;
+		h ^= h >> 29;
+	}
+	uint64_t k = 0;
+	for (size_t i = 0; i < len; i++)
+		k |= (uint64_t)(unsigned char)s[i] << (8 * i);
+	h = (h ^ k ^ ((uint64_t)len << 56)) * 0xff51afd7ed558ccdULL;
+	h ^= h >> 32;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 29;
+	return h;
+}
+
+static void test_hash(void **state)
+{
+	(void)state;
+	char buf[64];
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (char)(0x9d * (i + 1) ^ 0x5a);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len <= 40; len++) {
+			/* exactly len bytes: what follows is out of reach */
+			char *p = malloc(len ? len : 1);
+			assert_non_null(p);
+			memcpy(p, buf + off, len);
+			if (strtab_hash(p, len) != hash_ref(buf + off, len))
+				fail_msg("length %zu, offset %zu", len, off);
+			free(p);
+		}
+	/* values of the definition, computed apart (files of this format hold them) */
+	assert_true(strtab_hash("b:adhes", 7) == 0xef6272f1cac3400dULL);
+	assert_true(strtab_hash("b:cotisation annuelle", 21) == 0x8a5a22df09516b1aULL);
+}
+
 static void test_unwritable(void **state)
 {
 	struct model *m = small_model();
@@ -475,6 +519,7 @@ int main(void)
 		cmocka_unit_test(test_bad_strings),
 		cmocka_unit_test(test_slot_table),
 		cmocka_unit_test(test_layout),
+		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_unwritable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
