@@ -207,6 +207,8 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	r->msg_flags = msg->flags;
 	if (nreasons > CLF_MAX_REASONS)
 		nreasons = CLF_MAX_REASONS;
+	if (!strtab_has_strings(&m->terms))
+		nreasons = 0;  /* loaded for scoring only */
 	w->nhs = 0;
 	w->oom = 0;
 	if (tok_message(w->tok, msg, cw_emit, w) < 0 || w->oom || count_features(w) < 0) {

@@ -499,8 +499,8 @@ struct span {
 
 /* Parses what check_head() accepted; when borrow is set, the weights may
  * point into data, which the model then owns as a mapping of len bytes. */
-static struct model *parse(const void *data, size_t len, int borrow, struct span drop[NDROP],
-			   char *err, size_t errsz)
+static struct model *parse(const void *data, size_t len, int borrow, unsigned flags,
+			   struct span drop[NDROP], char *err, size_t errsz)
 {
 	const unsigned char *d = data;
 	size_t mlen = strlen(MODEL_MAGIC);
@@ -605,7 +605,14 @@ static struct model *parse(const void *data, size_t len, int borrow, struct span
 	uint32_t nf = get_u32(&s);
 	if (s.short_read || nf > MODEL_MAX_FEATURES)
 		BAD("corrupted model file (%u features; at most %u)", nf, MODEL_MAX_FEATURES);
-	if (check_pool((const char *)s.p, s.left, nf, MODEL_MAX_TERM_LEN, 0) < 0)
+	/* For scoring only, a mapped file's saved table is all a lookup needs:
+	 * the strings are then not read at all. */
+	int lean = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	lean = (flags & MODEL_SCORING) && borrow && sec[8].p &&
+	       ((uintptr_t)(sec[8].p + 8) % _Alignof(uint64_t)) == 0;
+#endif
+	if (!lean && check_pool((const char *)s.p, s.left, nf, MODEL_MAX_TERM_LEN, 0) < 0)
 		BAD("corrupted model file (terms)");
 	const char *tpool = (const char *)s.p;
 	if (!borrow) {
@@ -626,8 +633,9 @@ static struct model *parse(const void *data, size_t len, int borrow, struct span
 		/* The saved table, used where it lies (a mapped file, aligned).
 		 * Copied data (model_load_mem) rebuilds it from the terms. */
 		if (borrow && ((uintptr_t)s.p % _Alignof(uint64_t)) == 0) {
-			if (strtab_adopt_slots(&m->terms, tpool, tlen, nf,
-					       (const uint64_t *)(uintptr_t)s.p, nslots) < 0) {
+			const uint64_t *slots = (const uint64_t *)(uintptr_t)s.p;
+			if ((lean ? strtab_adopt_slots_only(&m->terms, tpool, tlen, nf, slots, nslots)
+				  : strtab_adopt_slots(&m->terms, tpool, tlen, nf, slots, nslots)) < 0) {
 				if (errno == ENOMEM)
 					BAD("out of memory");
 				BAD("corrupted model file (term table)");
@@ -644,8 +652,10 @@ static struct model *parse(const void *data, size_t len, int borrow, struct span
 
 	s = (struct rd){ sec[4].p, sec[4].len, 0 };
 	uint32_t ns = get_u32(&s);
-	if (s.short_read || (ns != 0 && ns != nf) ||
-	    check_pool((const char *)s.p, s.left, ns, MODEL_MAX_TERM_LEN, 1) < 0)
+	if (lean)
+		ns = 0;
+	else if (s.short_read || (ns != 0 && ns != nf) ||
+		 check_pool((const char *)s.p, s.left, ns, MODEL_MAX_TERM_LEN, 1) < 0)
 		BAD("corrupted model file (readable terms)");
 	if (ns) {
 		m->surf_off = malloc((size_t)nf * sizeof *m->surf_off);
@@ -774,7 +784,8 @@ static void *crc_run(void *arg)
  * another thread while the parse, which is memory-safe on any bytes, runs
  * (20 Newsgroups: 33 MB, about 20 ms of the load).
  */
-static struct model *load(const void *data, size_t len, int borrow, char *err, size_t errsz)
+static struct model *load(const void *data, size_t len, int borrow, unsigned flags, char *err,
+			  size_t errsz)
 {
 	const unsigned char *d = data;
 	if (check_head(d, len, err, errsz) < 0)
@@ -782,7 +793,7 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	struct span drop[NDROP] = { { 0 } };
 #ifdef TRIAGE_FUZZ
 	/* The fuzzer skips the checksum, so that it explores the parser behind it. */
-	struct model *m = parse(data, len, borrow, drop, err, errsz);
+	struct model *m = parse(data, len, borrow, flags, drop, err, errsz);
 #else
 	struct rd tail = { d + len - 4, 4, 0 };
 	uint32_t stored = get_u32(&tail);
@@ -792,8 +803,9 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 	if (!threaded)
 		crc_run(&job);
 	/* Without a thread, a file whose checksum is wrong is not parsed at all. */
-	struct model *m = threaded || job.crc == stored ? parse(data, len, borrow, drop, err, errsz)
-							: NULL;
+	struct model *m = threaded || job.crc == stored
+				  ? parse(data, len, borrow, flags, drop, err, errsz)
+				  : NULL;
 	if (threaded)
 		pthread_join(th, NULL);
 	if (job.crc != stored) {
@@ -811,10 +823,20 @@ static struct model *load(const void *data, size_t len, int borrow, char *err, s
 
 struct model *model_load_mem(const void *data, size_t len, char *err, size_t errsz)
 {
-	return load(data, len, 0, err, errsz);
+	return load(data, len, 0, 0, err, errsz);
 }
 
 struct model *model_load(const char *path, char *err, size_t errsz)
+{
+	return model_load_flags(path, 0, err, errsz);
+}
+
+int model_has_terms(const struct model *m)
+{
+	return strtab_has_strings(&m->terms);
+}
+
+struct model *model_load_flags(const char *path, unsigned flags, char *err, size_t errsz)
 {
 	char e[256];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -864,7 +886,7 @@ struct model *model_load(const char *path, char *err, size_t errsz)
 		}
 		return NULL;
 	}
-	struct model *m = load(map, len, 1, e, sizeof e);
+	struct model *m = load(map, len, 1, flags, e, sizeof e);
 	if (!m) {
 		errf(err, errsz, "%s: %s", path, e);
 		munmap(map, len);

@@ -249,8 +249,8 @@ int strtab_adopt(struct strtab *t, const char *pool, size_t len, uint32_t n)
 	return 0;
 }
 
-int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t n,
-		       const uint64_t *slots, uint64_t nslots)
+static int adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t n,
+		       const uint64_t *slots, uint64_t nslots, int index)
 {
 	if (n > t->max || len > UINT32_MAX || nslots > (uint64_t)UINT32_MAX + 1) {
 		errno = E2BIG;
@@ -263,7 +263,7 @@ int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t 
 		return -1;
 	}
 	uint8_t *seen = calloc((size_t)n / 8 + 1, 1);
-	if (!seen || (n && !(t->off = malloc((size_t)n * sizeof *t->off)))) {
+	if (!seen || (index && n && !(t->off = malloc((size_t)n * sizeof *t->off)))) {
 		free(seen);
 		errno = ENOMEM;
 		return -1;
@@ -281,6 +281,13 @@ int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t 
 		count++;
 	}
 	free(seen);
+	if (!index) {
+		if (count != n) {
+			errno = EINVAL;
+			return -1;
+		}
+		goto adopt;
+	}
 	/* The strings' offsets: exactly n of them in the pool. */
 	size_t o = 0;
 	uint32_t id = 0;
@@ -294,6 +301,7 @@ int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t 
 		errno = EINVAL;
 		return -1;
 	}
+adopt:
 	t->pool = (char *)(uintptr_t)pool;
 	t->pool_len = t->pool_cap = len;
 	t->pool_borrowed = 1;
@@ -302,6 +310,18 @@ int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t 
 	t->mask = (uint32_t)(nslots - 1);
 	t->n = t->ids_cap = n;
 	return 0;
+}
+
+int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t n,
+		       const uint64_t *slots, uint64_t nslots)
+{
+	return adopt_slots(t, pool, len, n, slots, nslots, 1);
+}
+
+int strtab_adopt_slots_only(struct strtab *t, const char *pool, size_t len, uint32_t n,
+			    const uint64_t *slots, uint64_t nslots)
+{
+	return adopt_slots(t, pool, len, n, slots, nslots, 0);
 }
 
 void strtab_find_many(const struct strtab *t, const uint64_t *hs, size_t n, int32_t *ids)

@@ -89,6 +89,20 @@ int strtab_adopt(struct strtab *t, const char *pool, size_t len, uint32_t n);
 int strtab_adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t n,
 		       const uint64_t *slots, uint64_t nslots);
 
+/*
+ * As strtab_adopt_slots, for lookups only: the strings are neither read nor
+ * indexed (strtab_str must not be called; strtab_has_strings says so). The
+ * slots are checked as strtab_adopt_slots does.
+ */
+int strtab_adopt_slots_only(struct strtab *t, const char *pool, size_t len, uint32_t n,
+			    const uint64_t *slots, uint64_t nslots);
+
+/* Whether t's strings can be read (strtab_str): not after strtab_adopt_slots_only. */
+static inline int strtab_has_strings(const struct strtab *t)
+{
+	return t->n == 0 || t->off != NULL;
+}
+
 /* The number of slots of t's table (0 when empty): what strtab_adopt_slots
  * expects beside t->slots. */
 static inline uint64_t strtab_nslots(const struct strtab *t)

@@ -174,10 +174,10 @@ out:
 }
 
 /* Loads a model; on failure says why and sets *status (66 missing, 65 bad). */
-static struct model *load_model(const char *path, int *status)
+static struct model *load_model(const char *path, unsigned flags, int *status)
 {
 	char err[512];
-	struct model *m = model_load(path, err, sizeof err);
+	struct model *m = model_load_flags(path, flags, err, sizeof err);
 	if (!m) {
 		*status = errno == EBADMSG ? EX_DATAERR : EX_NOINPUT;
 		cmd_fail(*status, "%s", err);
@@ -312,7 +312,7 @@ static int cmd_classify(int argc, char **argv)
 	struct listing first = { .path = argv[optind] };
 	pthread_t lister;
 	int listing = pthread_create(&lister, NULL, list_run, &first) == 0;
-	struct model *m = load_model(model_path, &status);
+	struct model *m = load_model(model_path, o.explain ? 0 : MODEL_SCORING, &status);
 	if (listing)
 		pthread_join(lister, NULL);
 	if (!m) {
@@ -401,7 +401,7 @@ static int cmd_eval(int argc, char **argv)
 		return EX_USAGE;
 	}
 	int status = 0;
-	struct model *m = load_model(model_path, &status);
+	struct model *m = load_model(model_path, MODEL_SCORING, &status);
 	if (!m)
 		return status;
 	struct corpus c;

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "classifier/classifier.h"
 #include "classifier/model_impl.h"
 #include "common/util.h"
 
@@ -442,6 +443,75 @@ static void test_layout(void **state)
 	model_free(b);
 }
 
+/* Loaded for scoring only, a mapped model with its term table reads no
+ * string: lookups and weights as with a full load, no terms to explain
+ * with, and a damaged term pool is not even seen. Without the table (an
+ * older file), the terms are read as always. */
+static void test_scoring_load(void **state)
+{
+	(void)state;
+	static const char *terms[] = { "b:adhes", "b:cotis", "s:visit", "d:mairie.fr", "b:journal" };
+	char err[256];
+	size_t len;
+	char *data = saved(&len);
+	struct model *full = load_as_file(data, len, err, sizeof err);
+	assert_non_null(full);
+	assert_true(model_has_terms(full));
+	char path[256];
+	snprintf(path, sizeof path, "%s/c.model", dir);
+	struct model *m = model_load_flags(path, MODEL_SCORING, err, sizeof err);
+	assert_non_null(m);
+	assert_false(model_has_terms(m));
+	assert_null(m->surf_off);
+	for (int j = 0; j < 5; j++)
+		assert_int_equal(strtab_find(&m->terms, terms[j], strlen(terms[j])), j);
+	assert_int_equal(strtab_find(&m->terms, "b:absent", 8), -1);
+	assert_memory_equal(full->w, m->w, 15 * sizeof *m->w);
+	assert_memory_equal(full->idf, m->idf, 5 * sizeof *m->idf);
+	assert_string_equal(model_label(m, 2), "Presse");
+	/* classifying works, without reasons */
+	struct clf_worker *w = clf_worker_new(m, err, sizeof err);
+	assert_non_null(w);
+	static const char msg[] = "Subject: visite\n\nadhesion et cotisation\n";
+	struct clf_result r;
+	assert_int_equal(clf_classify_raw(w, msg, sizeof msg - 1, sizeof msg - 1, NULL, 3, &r), 0);
+	assert_int_equal(r.nreasons, 0);
+	clf_worker_free(w);
+	struct clf_worker *wf = clf_worker_new(full, err, sizeof err);
+	struct clf_result rf;
+	assert_int_equal(clf_classify_raw(wf, msg, sizeof msg - 1, sizeof msg - 1, NULL, 3, &rf), 0);
+	assert_true(rf.nreasons > 0);
+	assert_int_equal(rf.label, r.label);
+	assert_true(rf.confidence == r.confidence);
+	clf_worker_free(wf);
+	model_free(m);
+	model_free(full);
+
+	/* A term pool with a NUL inside a term (one string more than counted), with a
+	 * valid checksum: refused by a full load, unseen by a scoring one. */
+	unsigned char *tp = section(data, len, "TERM");
+	tp[4 + 3] = '\0';  /* "b:a", "hes" */
+	fix_crc(data, len);
+	assert_null(load_as_file(data, len, err, sizeof err));
+	assert_non_null(strstr(err, "terms"));
+	m = model_load_flags(path, MODEL_SCORING, err, sizeof err);
+	assert_non_null(m);
+	model_free(m);
+
+	/* No table: the terms are read and checked whatever the flags. */
+	free(data);
+	data = saved(&len);
+	memcpy(section(data, len, "SLOT") - 12, "XXXX", 4);
+	fix_crc(data, len);
+	assert_non_null((m = load_as_file(data, len, err, sizeof err)));
+	model_free(m);
+	m = model_load_flags(path, MODEL_SCORING, err, sizeof err);
+	assert_non_null(m);
+	assert_true(model_has_terms(m));
+	model_free(m);
+	free(data);
+}
+
 /* The terms' hash is in every model file (its table): it must not change.
  * Checked against the definition (8-byte words, then the rest zero-padded)
  * for every length up to 40 and every alignment. */
@@ -520,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_slot_table),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_hash),
+		cmocka_unit_test(test_scoring_load),
 		cmocka_unit_test(test_unwritable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
