@@ -429,8 +429,8 @@ static int cmd_run(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	if (smtp_global_init() < 0) {
-		log_err("cannot initialise libcurl");
+	if (smtp_global_init(err, sizeof err) < 0) {
+		log_err("%s", err);
 		code = EX_SOFTWARE;
 		goto out;
 	}

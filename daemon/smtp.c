@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "common/util.h"
+#include "daemon/curl_dl.h"
 
 #define SMTP_DEFAULT_TIMEOUT 60
 #define SMTP_CONNECT_TIMEOUT 20
@@ -342,9 +343,13 @@ out:
 	return ret;
 }
 
-int smtp_global_init(void)
+int smtp_global_init(char *err, size_t errsz)
 {
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+	if (curl_dl_open(err, errsz) < 0)
+		return -1;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return errf(err, errsz, "cannot initialise libcurl");
+	return 0;
 }
 
 void smtp_global_cleanup(void)

@@ -33,8 +33,9 @@ struct smtp_opts {
 int smtp_send(const struct smtp_opts *opts, const char *const *rcpts, size_t n,
 	      const char *data, size_t len, int *temporary, char *err, size_t errsz);
 
-/* Process-wide libcurl set-up and clean-up (call once at start and at exit). */
-int smtp_global_init(void);
+/* Process-wide libcurl set-up (loading it: see curl_dl.c) and clean-up (call
+ * once at start and at exit). Returns 0, or -1 with err set. */
+int smtp_global_init(char *err, size_t errsz);
 void smtp_global_cleanup(void);
 
 #endif

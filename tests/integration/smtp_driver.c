@@ -133,8 +133,8 @@ int main(int argc, char **argv)
 	}
 	int rc = 0;
 	if (o.url) {
-		if (smtp_global_init() < 0) {
-			fprintf(stderr, "smtp_driver: libcurl initialisation failed\n");
+		if (smtp_global_init(err, sizeof err) < 0) {
+			fprintf(stderr, "smtp_driver: %s\n", err);
 			free(data);
 			return 70;
 		}
