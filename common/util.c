@@ -192,19 +192,40 @@ int write_file_atomic_iov(const char *path, const struct iovec *iov, size_t niov
 	if (fd < 0)
 		return errf(err, errsz, "%s: cannot create a temporary file: %s", path,
 			    strerror(errno));
-	for (size_t k = 0; k < niov; k++) {
-		const char *p = iov[k].iov_base;
-		size_t left = iov[k].iov_len;
-		while (left) {
-			ssize_t n = write(fd, p, left);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				goto fail;
-			}
-			p += n;
-			left -= (size_t)n;
+	/*
+	 * One writev for all the parts (then for what a short write left): the
+	 * page cache then gets its largest folios across the parts' edges, as
+	 * for one buffer (a model's weights mapped as huge pages; see model.c).
+	 */
+	struct iovec v[64];
+	size_t k = 0, off = 0;  /* the next byte: iov[k], off bytes in */
+	while (k < niov) {
+		size_t nv = 0;
+		for (size_t j = k; j < niov && nv < sizeof v / sizeof *v; j++) {
+			size_t skip = j == k ? off : 0;
+			if (iov[j].iov_len > skip)
+				v[nv++] = (struct iovec){ (char *)iov[j].iov_base + skip,
+							  iov[j].iov_len - skip };
 		}
+		if (nv == 0)
+			break;
+		ssize_t n = writev(fd, v, (int)nv);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			goto fail;
+		}
+		if (n == 0) {
+			errno = EIO;
+			goto fail;
+		}
+		size_t done = (size_t)n;
+		while (k < niov && done >= iov[k].iov_len - off) {
+			done -= iov[k].iov_len - off;
+			off = 0;
+			k++;
+		}
+		off += done;
 	}
 	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
 		goto fail;
