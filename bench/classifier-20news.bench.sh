@@ -2,12 +2,12 @@
 # The classifier against its peer (scikit-learn TF-IDF + LinearSVC, as an
 # association's volunteer would write it) on 20 Newsgroups "bydate": both read
 # the raw files, train on the train split and classify the test split, in the
-# same run. Prints a table of accuracy, times (median of RUNS runs) and peak
-# memory, with the targets of issue 2 and whether they are met.
+# same run, round by round. Prints a table of accuracy, times (median of RUNS
+# rounds) and peak memory, with the targets of issue 2 and whether they are met.
 #
-# env: BUILD (dir holding triage), SHARED (holding data/ and bench/), RUNS (3)
+# env: BUILD (dir holding triage), SHARED (holding data/ and bench/), RUNS (5)
 set -u
-: "${BUILD:?}" "${SHARED:?}" "${RUNS:=3}"
+: "${BUILD:?}" "${SHARED:?}" "${RUNS:=5}"
 data="$SHARED/data/20news-bydate"
 train="$data/20news-bydate-train" test="$data/20news-bydate-test"
 peer="$SHARED/bench/peer_sklearn.py"
@@ -27,36 +27,39 @@ triage="$BUILD/triage"
 find "$train" "$test" -type f -exec cat {} + >/dev/null
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-# runs a command RUNS times; prints "median_seconds max_rss_kb"
+# runs a command once, appending "seconds max_rss_kb" to the file $1
 timed() {
-	: >"$tmp/times"
-	for i in $(seq "$RUNS"); do
-		/usr/bin/time -f "%e %M" -o "$tmp/t" "$@" >"$tmp/out" 2>"$tmp/err" || {
-			echo "failed: $*" >&2; cat "$tmp/err" >&2; return 1; }
-		cat "$tmp/t" >>"$tmp/times"
-	done
-	printf '%s %s\n' "$(cut -d' ' -f1 "$tmp/times" | median)" \
-		"$(cut -d' ' -f2 "$tmp/times" | sort -n | tail -1)"
+	f=$1
+	shift
+	/usr/bin/time -f "%e %M" -o "$tmp/t" "$@" >"$tmp/out" 2>"$tmp/err" || {
+		echo "failed: $*" >&2; cat "$tmp/err" >&2; return 1; }
+	cat "$tmp/t" >>"$f"
 }
 
+# Round by round, each side in turn: the machine's speed drifts over a
+# minute (a virtual machine's by a fifth or more), and both sides of a
+# ratio then see the same drift.
 : >"$tmp/peer"
+: >"$tmp/train" ; : >"$tmp/classify" ; : >"$tmp/catwc"
 for i in $(seq "$RUNS"); do
 	/usr/bin/python3 "$peer" "$train" "$test" >>"$tmp/peer" || exit 1
+	timed "$tmp/train" "$triage" train --corpus "$train" --out "$tmp/20news.model" --lang en \
+		--quiet || exit 1
+	timed "$tmp/classify" "$triage" classify --model "$tmp/20news.model" "$test" || exit 1
+	cp "$tmp/out" "$tmp/classified"
+	timed "$tmp/catwc" sh -c "find '$test' -type f -exec cat {} + | wc -w" || exit 1
 done
 peer_acc=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["accuracy"])' <"$tmp/peer")
 peer_train=$(/usr/bin/python3 -c 'import json,sys; print(*[json.loads(l)["train_s"] for l in sys.stdin])' <"$tmp/peer" | tr ' ' '\n' | median)
 peer_classify=$(/usr/bin/python3 -c 'import json,sys; print(*[json.loads(l)["classify_s"] for l in sys.stdin])' <"$tmp/peer" | tr ' ' '\n' | median)
-
-set -- $(timed "$triage" train --corpus "$train" --out "$tmp/20news.model" --lang en --quiet) || exit 1
-t_train=$1 m_train=$2
-set -- $(timed "$triage" classify --model "$tmp/20news.model" "$test") || exit 1
-t_classify=$1 m_classify=$2
-cp "$tmp/out" "$tmp/classified"
+t_train=$(cut -d' ' -f1 "$tmp/train" | median)
+m_train=$(cut -d' ' -f2 "$tmp/train" | sort -n | tail -1)
+t_classify=$(cut -d' ' -f1 "$tmp/classify" | median)
+m_classify=$(cut -d' ' -f2 "$tmp/classify" | sort -n | tail -1)
+t_catwc=$(cut -d' ' -f1 "$tmp/catwc" | median)
 # accuracy: the category is the name of the file's folder
 acc=$(awk -F '\t' '{ n = split($1, p, "/"); if (p[n-1] == $2) ok++ } END { printf "%.4f", ok / NR }' "$tmp/classified")
 n=$(wc -l <"$tmp/classified")
-set -- $(timed sh -c "find '$test' -type f -exec cat {} + | wc -w") || exit 1
-t_catwc=$1
 
 awk -v acc="$acc" -v pacc="$peer_acc" -v tt="$t_train" -v pt="$peer_train" \
     -v tc="$t_classify" -v pc="$peer_classify" -v cw="$t_catwc" -v mem="$m_classify" \
