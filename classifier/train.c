@@ -901,6 +901,28 @@ static void fit_final(void *ctx, unsigned worker, size_t task)
 }
 
 /* Stratified folds: each label's messages shuffled, then dealt in turn. */
+/* Platt scaling of label k on the out-of-fold scores, on a worker's buffers. */
+struct platt_ctx {
+	const struct corpus *c;
+	const double *oof;
+	unsigned nl;
+	struct model *m;
+	double **fc;
+	signed char **yc;
+};
+
+static void platt_one(void *ctx, unsigned worker, size_t k)
+{
+	struct platt_ctx *p = ctx;
+	double *fc = p->fc[worker];
+	signed char *yc = p->yc[worker];
+	for (size_t i = 0; i < p->c->n; i++) {
+		fc[i] = p->oof[i * p->nl + k];
+		yc[i] = p->c->labels[i] == (int)k ? 1 : -1;
+	}
+	platt_fit(fc, yc, p->c->n, &p->m->platt_a[k], &p->m->platt_b[k]);
+}
+
 static int make_folds(uint8_t *fold, const int *label, size_t n, unsigned nl, unsigned k,
 		      uint64_t seed)
 {
@@ -1196,25 +1218,28 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	}
 	const double *oof = f.oof[f.slot];
 
-	/* Step 5: calibration on the out-of-fold scores, then the threshold. */
+	/* Step 5: calibration on the out-of-fold scores (a label per task), then
+	 * the threshold. */
 	{
-		double *fc = malloc(c->n * sizeof *fc);
-		signed char *yc = malloc(c->n);
-		if (!fc || !yc) {
-			free(fc);
-			free(yc);
+		struct platt_ctx pc = { c, oof, nl, m, calloc(threads, sizeof *pc.fc),
+					calloc(threads, sizeof *pc.yc) };
+		int ok = pc.fc && pc.yc;
+		for (unsigned k = 0; ok && k < threads; k++)
+			ok = (pc.fc[k] = malloc(c->n * sizeof **pc.fc)) && (pc.yc[k] = malloc(c->n));
+		if (ok)
+			par_for(threads, nl, platt_one, &pc);
+		for (unsigned k = 0; k < threads; k++) {
+			if (pc.fc)
+				free(pc.fc[k]);
+			if (pc.yc)
+				free(pc.yc[k]);
+		}
+		free(pc.fc);
+		free(pc.yc);
+		if (!ok) {
 			errf(err, errsz, "out of memory");
 			goto out;
 		}
-		for (unsigned k = 0; k < nl; k++) {
-			for (size_t i = 0; i < c->n; i++) {
-				fc[i] = oof[i * nl + k];
-				yc[i] = c->labels[i] == (int)k ? 1 : -1;
-			}
-			platt_fit(fc, yc, c->n, &m->platt_a[k], &m->platt_b[k]);
-		}
-		free(fc);
-		free(yc);
 	}
 	probs = malloc(nl * sizeof *probs);
 	if (!probs) {
