@@ -62,11 +62,19 @@ static const struct option options[] = {
 #define CHUNK 512
 #define NREASONS 5
 
+/*
+ * A message of the chunk: what printing and evaluating read, copied from its
+ * result. The whole result (with the reasons, 4 KB) is kept only to explain:
+ * a chunk of whole results is 2.3 MB of memory touched, a page per message.
+ */
 struct item {
 	const char *path;
 	int ok;
 	char err[256];
-	struct clf_result r;
+	int label, second, degraded;
+	double confidence, second_confidence;
+	char error[sizeof ((struct clf_result *)0)->error];
+	const struct clf_result *r;  /* the whole result when explaining, else NULL */
 };
 
 struct batch {
@@ -77,6 +85,8 @@ struct batch {
 	atomic_int broken;            /* a worker could not be made: werr says why */
 	char werr[256];
 	struct item *items;
+	struct clf_result *full;      /* CHUNK whole results, when explaining */
+	struct clf_result *scratch;   /* one per worker, otherwise */
 	unsigned nreasons;
 	struct msg_limits lim;
 };
@@ -105,11 +115,20 @@ static void classify_one(void *ctx, unsigned worker, size_t i)
 		it->ok = 0;
 		return;
 	}
-	if (clf_classify_raw(b->workers[worker], raw, len, total, &b->lim, b->nreasons, &it->r) < 0) {
+	struct clf_result *r = b->full ? &b->full[i] : &b->scratch[worker];
+	if (clf_classify_raw(b->workers[worker], raw, len, total, &b->lim, b->nreasons, r) < 0) {
 		snprintf(it->err, sizeof it->err, "%s: out of memory", it->path);
 		it->ok = 0;
 	} else {
 		it->ok = 1;
+		it->label = r->label;
+		it->second = r->second;
+		it->confidence = r->confidence;
+		it->second_confidence = r->second_confidence;
+		it->degraded = r->degraded;
+		if (r->degraded)
+			memcpy(it->error, r->error, sizeof it->error);
+		it->r = b->full ? r : NULL;
 	}
 	if (raw != buf)
 		free(raw);
@@ -135,7 +154,11 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, in
 	b.workers = calloc(threads, sizeof *b.workers);
 	b.bufs = calloc(threads, sizeof *b.bufs);
 	b.items = calloc(CHUNK, sizeof *b.items);
-	if (!b.workers || !b.bufs || !b.items) {
+	if (nreasons)
+		b.full = calloc(CHUNK, sizeof *b.full);
+	else
+		b.scratch = calloc(threads, sizeof *b.scratch);
+	if (!b.workers || !b.bufs || !b.items || !(b.full || b.scratch)) {
 		cmd_fail(EX_OSERR, "out of memory");
 		failed = -1;
 		goto out;
@@ -170,6 +193,8 @@ out:
 	free(b.workers);
 	free(b.bufs);
 	free(b.items);
+	free(b.full);
+	free(b.scratch);
 	return failed;
 }
 
@@ -199,23 +224,23 @@ static void print_item(void *ctx, size_t index, const struct item *it)
 	(void)index;
 	if (!it->ok)
 		return;
-	const struct clf_result *r = &it->r;
-	const char *decision = r->confidence >= o->threshold && !r->degraded ? "file" : "review";
-	const char *label = model_label(o->m, (size_t)r->label);
+	const struct clf_result *r = it->r;  /* with the reasons, when explaining */
+	const char *decision = it->confidence >= o->threshold && !it->degraded ? "file" : "review";
+	const char *label = model_label(o->m, (size_t)it->label);
 	if (o->json) {
 		fputs("{\"path\":", stdout);
 		json_string(stdout, it->path);
 		fputs(",\"category\":", stdout);
 		json_string(stdout, label);
-		printf(",\"confidence\":%.3f,\"decision\":\"%s\",\"second\":", r->confidence, decision);
-		json_string(stdout, model_label(o->m, (size_t)r->second));
-		printf(",\"second_confidence\":%.3f,\"degraded\":%s", r->second_confidence,
-		       r->degraded ? "true" : "false");
-		if (r->degraded) {
+		printf(",\"confidence\":%.3f,\"decision\":\"%s\",\"second\":", it->confidence, decision);
+		json_string(stdout, model_label(o->m, (size_t)it->second));
+		printf(",\"second_confidence\":%.3f,\"degraded\":%s", it->second_confidence,
+		       it->degraded ? "true" : "false");
+		if (it->degraded) {
 			fputs(",\"error\":", stdout);
-			json_string(stdout, r->error);
+			json_string(stdout, it->error);
 		}
-		if (o->explain) {
+		if (o->explain && r) {
 			fputs(",\"reasons\":[", stdout);
 			for (size_t k = 0; k < r->nreasons; k++) {
 				fputs(k ? ",{\"term\":" : "{\"term\":", stdout);
@@ -228,14 +253,14 @@ static void print_item(void *ctx, size_t index, const struct item *it)
 		fputs("}\n", stdout);
 		return;
 	}
-	printf("%s\t%s\t%.3f\t%s", it->path, label, r->confidence, decision);
-	if (o->explain) {
+	printf("%s\t%s\t%.3f\t%s", it->path, label, it->confidence, decision);
+	if (o->explain && r) {
 		fputc('\t', stdout);
 		for (size_t k = 0; k < r->nreasons; k++)
 			printf("%s%s (%s) %+.3f", k ? ", " : "", r->reasons[k].term,
 			       clf_kind_name(r->reasons[k].kind), r->reasons[k].weight);
-		if (r->degraded)
-			printf("%s[%s]", r->nreasons ? " " : "", r->error);
+		if (it->degraded)
+			printf("%s[%s]", r->nreasons ? " " : "", it->error);
 	}
 	fputc('\n', stdout);
 }
@@ -360,8 +385,8 @@ struct eval_acc {
 static void collect_item(void *ctx, size_t index, const struct item *it)
 {
 	struct eval_acc *a = ctx;
-	a->pred[index] = it->ok ? it->r.label : -1;
-	a->conf[index] = it->ok ? it->r.confidence : 0;
+	a->pred[index] = it->ok ? it->label : -1;
+	a->conf[index] = it->ok ? it->confidence : 0;
 }
 
 static int cmd_eval(int argc, char **argv)
