@@ -45,15 +45,19 @@ endif
 PKGS     := libetpan libcurl gnutls libpcre2-8 yaml-0.1 sqlite3 libxml-2.0 libutf8proc zlib
 # libetpan's .pc links with Debian's no-pie spec file: drop it, triage is PIE.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libcurl is not linked: `run` opens it when it sets up SMTP (daemon/curl_dl.c),
-# by the name of the library its headers are for.
-PKG_LIBS   := $(filter-out -specs=% -lcurl,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
-CURL_SONAME := $(shell objdump -p $$(pkg-config --variable=libdir libcurl 2>/dev/null)/libcurl.so 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
+# libcurl and libxml2 are not linked: `run` opens libcurl when it sets up SMTP
+# (daemon/curl_dl.c), and libxml2 is opened at the first HTML part
+# (classifier/html.c), each by the name of the library its headers are for.
+PKG_LIBS   := $(filter-out -specs=% -lcurl -lxml2,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+soname = $(shell objdump -p $$(pkg-config --variable=libdir $(1) 2>/dev/null)/$(2) 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
+CURL_SONAME := $(call soname,libcurl,libcurl.so)
+XML_SONAME  := $(call soname,libxml-2.0,libxml2.so)
 
 CPPFLAGS += -I. -D_GNU_SOURCE $(FORTIFY) -DTRIAGE_VERSION='"$(VERSION)"' \
 	    -DTRIAGE_DATADIR='"$(DATADIR)"' -DTRIAGE_SYSCONFDIR='"$(SYSCONFDIR)"' \
 	    -DTRIAGE_LOCALEDIR='"$(LOCALEDIR)"' \
-	    $(if $(CURL_SONAME),-DTRIAGE_CURL_SONAME='"$(CURL_SONAME)"')
+	    $(if $(CURL_SONAME),-DTRIAGE_CURL_SONAME='"$(CURL_SONAME)"') \
+	    $(if $(XML_SONAME),-DTRIAGE_XML_SONAME='"$(XML_SONAME)"')
 CFLAGS   += -std=c11 $(OPT) $(WARN) $(HARDEN) $(PKG_CFLAGS) -pthread -MMD -MP
 LDFLAGS  += -pie -Wl,-z,relro -Wl,-z,now -Wl,--as-needed -pthread
 ifneq ($(SANITIZE),)

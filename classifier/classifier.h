@@ -130,6 +130,13 @@ struct clf_result {
 
 struct clf_worker;
 
+/*
+ * Loads now the libraries that classifying opens when first needed (libxml2,
+ * at the first HTML part): a service calls it at start to fail there when one
+ * is missing. Returns 0, or -1 with err set.
+ */
+int clf_preload(char *err, size_t errsz);
+
 /* A worker classifies with m (borrowed: m must outlive it); one per thread.
  * Returns NULL with err set. */
 struct clf_worker *clf_worker_new(const struct model *m, char *err, size_t errsz);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "classifier/classifier.h"
+#include "classifier/html.h"
 #include "classifier/model_impl.h"
 #include "common/util.h"
 
@@ -38,6 +39,11 @@ struct clf_worker {
 	int oom;
 	double *scores, *probs;
 };
+
+int clf_preload(char *err, size_t errsz)
+{
+	return html_init(err, errsz);
+}
 
 struct clf_worker *clf_worker_new(const struct model *m, char *err, size_t errsz)
 {

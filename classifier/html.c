@@ -1,7 +1,10 @@
 #include "classifier/html.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <libxml/HTMLparser.h>
@@ -9,6 +12,70 @@
 #include <libxml/tree.h>
 
 #include "common/util.h"
+
+#ifndef TRIAGE_XML_SONAME
+#define TRIAGE_XML_SONAME "libxml2.so.2"
+#endif
+
+/*
+ * libxml2 is opened at the first HTML part (or by html_init), not linked: it
+ * brings ICU, libstdc++ and liblzma, five libraries that every start of
+ * triage would otherwise load (5 ms on the machines measured) while most
+ * commands never meet HTML. The five functions used are called through
+ * pointers of their own prototypes.
+ */
+static struct {
+	__typeof__(xmlInitParser) *init_parser;
+	__typeof__(htmlNewParserCtxt) *new_ctxt;
+	__typeof__(htmlCtxtReadMemory) *read_memory;
+	__typeof__(htmlFreeParserCtxt) *free_ctxt;
+	__typeof__(xmlFreeDoc) *free_doc;
+	int ok;
+	char err[256];
+} xml;
+static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
+
+static void xml_load(void)
+{
+	void *lib = dlopen(TRIAGE_XML_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		const char *e = dlerror();
+		snprintf(xml.err, sizeof xml.err, "cannot load libxml2 (%s; Debian package libxml2)",
+			 e ? e : TRIAGE_XML_SONAME);
+		return;
+	}
+	struct {
+		const char *name;
+		void **fn;
+	} want[] = {
+		{ "xmlInitParser", (void **)&xml.init_parser },
+		{ "htmlNewParserCtxt", (void **)&xml.new_ctxt },
+		{ "htmlCtxtReadMemory", (void **)&xml.read_memory },
+		{ "htmlFreeParserCtxt", (void **)&xml.free_ctxt },
+		{ "xmlFreeDoc", (void **)&xml.free_doc },
+	};
+	for (size_t k = 0; k < sizeof want / sizeof *want; k++)
+		if (!(*want[k].fn = dlsym(lib, want[k].name))) {
+			snprintf(xml.err, sizeof xml.err, "cannot load libxml2: %s has no %s",
+				 TRIAGE_XML_SONAME, want[k].name);
+			dlclose(lib);
+			return;
+		}
+	/* Once, before any thread parses (libxml2 2.9 wants it so). */
+	xml.init_parser();
+	xml.ok = 1;
+}
+
+int html_init(char *err, size_t errsz)
+{
+	pthread_once(&xml_once, xml_load);
+	if (!xml.ok) {
+		errf(err, errsz, "%s", xml.err);
+		errno = ELIBACC;
+		return -1;
+	}
+	return 0;
+}
 
 enum role {
 	R_INLINE,
@@ -198,13 +265,13 @@ static void quiet(void *ctx, xmlErrorPtr e)
 
 int html_to_text(const char *html, size_t n, size_t limit, struct buf *out)
 {
-	/* Idempotent and thread-safe in libxml2 2.9.14: no once-flag of ours. */
-	xmlInitParser();
+	if (html_init(NULL, 0) < 0)
+		return -1;
 	if (n > INT_MAX)
 		n = INT_MAX;
 	if (n == 0)
 		return 0;
-	htmlParserCtxtPtr ctxt = htmlNewParserCtxt();
+	htmlParserCtxtPtr ctxt = xml.new_ctxt();
 	if (!ctxt) {
 		errno = ENOMEM;
 		return -1;
@@ -212,11 +279,11 @@ int html_to_text(const char *html, size_t n, size_t limit, struct buf *out)
 	/* Per context: the structured handler wins over every other channel. */
 	ctxt->sax->serror = quiet;
 	/* The part was converted to UTF-8 already: a <meta charset> is stale. */
-	htmlDocPtr doc = htmlCtxtReadMemory(ctxt, html, (int)n, NULL, "UTF-8",
+	htmlDocPtr doc = xml.read_memory(ctxt, html, (int)n, NULL, "UTF-8",
 					    HTML_PARSE_RECOVER | HTML_PARSE_NOERROR |
 						    HTML_PARSE_NOWARNING | HTML_PARSE_NONET |
 						    HTML_PARSE_IGNORE_ENC | HTML_PARSE_COMPACT);
-	htmlFreeParserCtxt(ctxt);
+	xml.free_ctxt(ctxt);
 	if (!doc)
 		return 0; /* nothing libxml2 could read as HTML: no text */
 
@@ -245,7 +312,7 @@ int html_to_text(const char *html, size_t n, size_t limit, struct buf *out)
 	/* no trailing line breaks */
 	while (out->len > w.start && out->data[out->len - 1] == '\n')
 		out->data[--out->len] = '\0';
-	xmlFreeDoc(doc);
+	xml.free_doc(doc);
 	if (w.failed)
 		return -1;
 	return 0;

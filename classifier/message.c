@@ -190,7 +190,8 @@ static int fail_nomem(struct ctx *c)
 
 static int fail_limit(struct ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reports a crossed limit (the first one only) and returns -1. */
+/* Reports a crossed limit, or another failure that is not memory (the first
+ * one only), and returns -1. */
 static int fail_limit(struct ctx *c, const char *fmt, ...)
 {
 	if (!c->failed && c->err && c->errsz) {
@@ -1128,7 +1129,8 @@ static int add_text(struct ctx *c, const struct mailmime *mm,
 		}
 		buf_reset(&c->html);
 		if (html_to_text(u, ulen, room, &c->html) < 0)
-			r = fail_nomem(c);
+			r = errno == ELIBACC ? fail_limit(c, "HTML part not read: libxml2 cannot be loaded")
+					     : fail_nomem(c);
 		else if (c->html.len)
 			text_put(&c->text, c->html.data, c->html.len);
 	} else {

@@ -429,7 +429,9 @@ static int cmd_run(int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
-	if (smtp_global_init(err, sizeof err) < 0) {
+	/* Both libraries are opened here, so that the service fails at its start
+	 * (not at its first HTML message or forward) when one is missing. */
+	if (clf_preload(err, sizeof err) < 0 || smtp_global_init(err, sizeof err) < 0) {
 		log_err("%s", err);
 		code = EX_SOFTWARE;
 		goto out;
