@@ -1,10 +1,8 @@
 #include "classifier/html.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <libxml/HTMLparser.h>
@@ -37,30 +35,16 @@ static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
 static void xml_load(void)
 {
-	void *lib = dlopen(TRIAGE_XML_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!lib) {
-		const char *e = dlerror();
-		snprintf(xml.err, sizeof xml.err, "cannot load libxml2 (%s; Debian package libxml2)",
-			 e ? e : TRIAGE_XML_SONAME);
-		return;
-	}
-	struct {
-		const char *name;
-		void **fn;
-	} want[] = {
+	const struct dl_want want[] = {
 		{ "xmlInitParser", (void **)&xml.init_parser },
 		{ "htmlNewParserCtxt", (void **)&xml.new_ctxt },
 		{ "htmlCtxtReadMemory", (void **)&xml.read_memory },
 		{ "htmlFreeParserCtxt", (void **)&xml.free_ctxt },
 		{ "xmlFreeDoc", (void **)&xml.free_doc },
 	};
-	for (size_t k = 0; k < sizeof want / sizeof *want; k++)
-		if (!(*want[k].fn = dlsym(lib, want[k].name))) {
-			snprintf(xml.err, sizeof xml.err, "cannot load libxml2: %s has no %s",
-				 TRIAGE_XML_SONAME, want[k].name);
-			dlclose(lib);
-			return;
-		}
+	if (!dl_load(TRIAGE_XML_SONAME, "libxml2", want, sizeof want / sizeof *want, xml.err,
+		     sizeof xml.err))
+		return;
 	/* Once, before any thread parses (libxml2 2.9 wants it so). */
 	xml.init_parser();
 	xml.ok = 1;

@@ -1,5 +1,6 @@
 #include "common/util.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -386,4 +387,24 @@ void *big_calloc(size_t count, size_t size)
 	if (p)
 		memset(p, 0, n);
 	return p;
+}
+
+void *dl_load(const char *soname, const char *pkg, const struct dl_want *want, size_t n,
+	      char *err, size_t errsz)
+{
+	void *lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		const char *e = dlerror();
+		errf(err, errsz, "cannot load %s (%s; Debian package %s)", soname, e ? e : "?", pkg);
+		return NULL;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (!(*want[k].fn = dlsym(lib, want[k].name))) {
+			errf(err, errsz, "cannot load %s: it has no %s", soname, want[k].name);
+			for (size_t j = 0; j <= k; j++)
+				*want[j].fn = NULL;
+			dlclose(lib);
+			return NULL;
+		}
+	return lib;
 }

@@ -96,4 +96,17 @@ void *big_realloc(void *p, size_t n);
  */
 void malloc_keep(void);
 
+/*
+ * Opens the shared library soname (a Debian package, named in errors as pkg)
+ * and finds each of want's symbols, storing it where want says. Returns the
+ * library's handle, or NULL with err set (and nothing stored). For the
+ * libraries opened when first needed rather than linked (libcurl, libxml2).
+ */
+struct dl_want {
+	const char *name;
+	void **fn;
+};
+void *dl_load(const char *soname, const char *pkg, const struct dl_want *want, size_t n,
+	      char *err, size_t errsz);
+
 #endif

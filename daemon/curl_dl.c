@@ -12,9 +12,7 @@
  */
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <stdarg.h>
-#include <stdio.h>
 
 #include "common/util.h"
 #include "daemon/curl_dl.h"
@@ -41,16 +39,7 @@ int curl_dl_open(char *err, size_t errsz)
 {
 	if (api.lib)
 		return 0;
-	void *lib = dlopen(TRIAGE_CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!lib) {
-		const char *e = dlerror();
-		return errf(err, errsz, "cannot load libcurl (%s; Debian package libcurl3-gnutls)",
-			    e ? e : TRIAGE_CURL_SONAME);
-	}
-	struct {
-		const char *name;
-		void **fn;
-	} want[] = {
+	const struct dl_want want[] = {
 		{ "curl_global_init", (void **)&api.global_init },
 		{ "curl_global_cleanup", (void **)&api.global_cleanup },
 		{ "curl_easy_init", (void **)&api.easy_init },
@@ -62,17 +51,9 @@ int curl_dl_open(char *err, size_t errsz)
 		{ "curl_slist_append", (void **)&api.slist_append },
 		{ "curl_slist_free_all", (void **)&api.slist_free_all },
 	};
-	for (size_t k = 0; k < sizeof want / sizeof *want; k++)
-		if (!(*want[k].fn = dlsym(lib, want[k].name))) {
-			errf(err, errsz, "cannot load libcurl: %s has no %s", TRIAGE_CURL_SONAME,
-			     want[k].name);
-			for (size_t j = 0; j < k; j++)
-				*want[j].fn = NULL;
-			dlclose(lib);
-			return -1;
-		}
-	api.lib = lib;
-	return 0;
+	api.lib = dl_load(TRIAGE_CURL_SONAME, "libcurl3-gnutls", want, sizeof want / sizeof *want,
+			  err, errsz);
+	return api.lib ? 0 : -1;
 }
 
 CURLcode curl_global_init(long flags)

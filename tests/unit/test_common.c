@@ -199,6 +199,30 @@ static void test_write_atomic_iov(void **state)
 	rmdir(dir);
 }
 
+/* Opening a library on demand: its symbols found, or a clear error and none
+ * of them kept. */
+static void test_dl_load(void **state)
+{
+	(void)state;
+	char err[256];
+	void *version = NULL, *crc = NULL;
+	struct dl_want ok[] = { { "zlibVersion", &version }, { "crc32", &crc } };
+	void *lib = dl_load("libz.so.1", "zlib1g", ok, 2, err, sizeof err);
+	assert_non_null(lib);
+	assert_true(version && crc);
+	const char *(*zv)(void);
+	memcpy(&zv, &version, sizeof zv);
+	assert_int_equal(zv()[0], '1');
+	struct dl_want bad[] = { { "zlibVersion", &version }, { "no_such_function", &crc } };
+	assert_null(dl_load("libz.so.1", "zlib1g", bad, 2, err, sizeof err));
+	assert_null(version);
+	assert_null(crc);
+	assert_non_null(strstr(err, "no_such_function"));
+	assert_null(dl_load("libtriage-absent.so.9", "nothing", ok, 2, err, sizeof err));
+	assert_non_null(strstr(err, "cannot load libtriage-absent.so.9"));
+	assert_non_null(strstr(err, "Debian package nothing"));
+}
+
 static void test_utf8_valid(void **state)
 {
 	assert_true(utf8_valid("adhésion", strlen("adhésion")));
@@ -221,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_big_realloc),
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_write_atomic_iov),
+		cmocka_unit_test(test_dl_load),
 		cmocka_unit_test(test_utf8_valid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,20 +13,7 @@
 #include <curl/curl.h>
 
 #include "daemon/curl_dl.h"
-
-/* Whether a library whose path holds name is mapped in this process. */
-static int mapped(const char *name)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	assert_non_null(f);
-	char line[4096];
-	int found = 0;
-	while (fgets(line, sizeof line, f))
-		if (strstr(line, name))
-			found = 1;
-	fclose(f);
-	return found;
-}
+#include "tests/unit/maps.h"
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {
@@ -39,7 +26,7 @@ static void test_before_and_after(void **state)
 {
 	(void)state;
 	/* Not loaded at start: the program does not link it. */
-	assert_false(mapped("libcurl"));
+	assert_int_equal(mapped("libcurl"), 0);
 	assert_null(curl_easy_init());
 	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_FAILED_INIT);
 	assert_int_equal(curl_easy_setopt(NULL, CURLOPT_VERBOSE, 1L), CURLE_FAILED_INIT);
@@ -51,7 +38,7 @@ static void test_before_and_after(void **state)
 
 	char err[256];
 	assert_int_equal(curl_dl_open(err, sizeof err), 0);
-	assert_true(mapped("libcurl"));
+	assert_int_equal(mapped("libcurl"), 1);
 	assert_int_equal(curl_dl_open(err, sizeof err), 0);  /* once is enough */
 	assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), CURLE_OK);
 	assert_string_equal(curl_easy_strerror(CURLE_OK), "No error");
