@@ -605,46 +605,43 @@ static struct model *parse(const void *data, size_t len, int borrow, unsigned fl
 	uint32_t nf = get_u32(&s);
 	if (s.short_read || nf > MODEL_MAX_FEATURES)
 		BAD("corrupted model file (%u features; at most %u)", nf, MODEL_MAX_FEATURES);
-	/* For scoring only, a mapped file's saved table is all a lookup needs:
-	 * the strings are then not read at all. */
-	int lean = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	lean = (flags & MODEL_SCORING) && borrow && sec[8].p &&
-	       ((uintptr_t)(sec[8].p + 8) % _Alignof(uint64_t)) == 0;
-#endif
-	if (!lean && check_pool((const char *)s.p, s.left, nf, MODEL_MAX_TERM_LEN, 0) < 0)
-		BAD("corrupted model file (terms)");
 	const char *tpool = (const char *)s.p;
-	if (!borrow) {
-		if (!(m->terms_copy = malloc(s.left ? s.left : 1)))
-			BAD("out of memory");
-		memcpy(m->terms_copy, s.p, s.left);
-		tpool = m->terms_copy;
-	}
 	size_t tlen = s.left;
-	int adopted = 0;
+	/* The saved term table, used where it lies in a mapped file (aligned,
+	 * on a little-endian host); copied data (model_load_mem) rebuilds it
+	 * from the terms. */
+	const uint64_t *saved = NULL;
+	uint32_t nslots = 0;
 	if (sec[8].p) {
-		s = (struct rd){ sec[8].p, sec[8].len, 0 };
-		uint32_t nslots = get_u32(&s);
-		get_u32(&s);
-		if (s.short_read || s.left != (size_t)nslots * 8)
+		struct rd t = { sec[8].p, sec[8].len, 0 };
+		nslots = get_u32(&t);
+		get_u32(&t);
+		if (t.short_read || t.left != (size_t)nslots * 8)
 			BAD("corrupted model file (term table)");
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		/* The saved table, used where it lies (a mapped file, aligned).
-		 * Copied data (model_load_mem) rebuilds it from the terms. */
-		if (borrow && ((uintptr_t)s.p % _Alignof(uint64_t)) == 0) {
-			const uint64_t *slots = (const uint64_t *)(uintptr_t)s.p;
-			if ((lean ? strtab_adopt_slots_only(&m->terms, tpool, tlen, nf, slots, nslots)
-				  : strtab_adopt_slots(&m->terms, tpool, tlen, nf, slots, nslots)) < 0) {
-				if (errno == ENOMEM)
-					BAD("out of memory");
-				BAD("corrupted model file (term table)");
-			}
-			adopted = 1;
-		}
+		if (borrow && ((uintptr_t)t.p % _Alignof(uint64_t)) == 0)
+			saved = (const uint64_t *)(uintptr_t)t.p;
 #endif
 	}
-	if (!adopted && strtab_adopt(&m->terms, tpool, tlen, nf) < 0) {
+	/* For scoring only, the saved table is all a lookup needs: the strings
+	 * are then not read at all. */
+	const int lean = (flags & MODEL_SCORING) && saved;
+	if (!lean && check_pool(tpool, tlen, nf, MODEL_MAX_TERM_LEN, 0) < 0)
+		BAD("corrupted model file (terms)");
+	if (!borrow) {
+		if (!(m->terms_copy = malloc(tlen ? tlen : 1)))
+			BAD("out of memory");
+		memcpy(m->terms_copy, tpool, tlen);
+		tpool = m->terms_copy;
+	}
+	if (saved) {
+		if ((lean ? strtab_adopt_slots_only(&m->terms, tpool, tlen, nf, saved, nslots)
+			  : strtab_adopt_slots(&m->terms, tpool, tlen, nf, saved, nslots)) < 0) {
+			if (errno == ENOMEM)
+				BAD("out of memory");
+			BAD("corrupted model file (term table)");
+		}
+	} else if (strtab_adopt(&m->terms, tpool, tlen, nf) < 0) {
 		if (errno == EEXIST)
 			BAD("corrupted model file (a term appears twice)");
 		BAD("out of memory");

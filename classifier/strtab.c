@@ -281,27 +281,23 @@ static int adopt_slots(struct strtab *t, const char *pool, size_t len, uint32_t 
 		count++;
 	}
 	free(seen);
-	if (!index) {
-		if (count != n) {
-			errno = EINVAL;
-			return -1;
+	int ok = count == n;
+	if (ok && index) {
+		/* The strings' offsets: exactly n of them in the pool. */
+		size_t o = 0;
+		uint32_t id = 0;
+		while (id < n && o < len) {
+			t->off[id++] = (uint32_t)o;
+			o += strlen(pool + o) + 1;
 		}
-		goto adopt;
+		ok = id == n && o == len;
 	}
-	/* The strings' offsets: exactly n of them in the pool. */
-	size_t o = 0;
-	uint32_t id = 0;
-	while (count == n && id < n && o < len) {
-		t->off[id++] = (uint32_t)o;
-		o += strlen(pool + o) + 1;
-	}
-	if (count != n || id != n || o != len) {
+	if (!ok) {
 		free(t->off);
 		t->off = NULL;
 		errno = EINVAL;
 		return -1;
 	}
-adopt:
 	t->pool = (char *)(uintptr_t)pool;
 	t->pool_len = t->pool_cap = len;
 	t->pool_borrowed = 1;

@@ -204,11 +204,11 @@ struct tokenizer *tok_new(const struct tok_opts *o, char *err, size_t errsz)
 		goto fail;
 	if (o->zones && !(t->zoner = zoner_new(err, errsz)))
 		goto fail;
-	/* one slot and SLACK more: keys and terms are read past their end */
 	/*
 	 * Huge pages when the system gives them: the slots are read at random.
-	 * The slot past the last is only ever read (the 16-byte copies of a
-	 * term in the last slot run into it): left unwritten, it costs no
+	 * One slot more, and SLACK more in the arena: keys and terms are read
+	 * past their end. The spare slot is only ever read (the 16-byte copies
+	 * of a term in the last slot run into it): left unwritten, it costs no
 	 * memory of its own.
 	 */
 	t->tab = big_alloc((CACHE_SLOTS + 1) * sizeof *t->tab);
