@@ -9,6 +9,8 @@
  *  4. one-vs-rest linear classifiers, trained on k stratified folds (for
  *     out-of-fold scores) and on everything (the model), all as parallel tasks
  *     (the SVM's labels in groups of up to LINEAR_GROUP, solved together);
+ *     the model's vocabulary is built during the final round, by the thread
+ *     that finishes its first model first;
  *  5. Platt scaling per label on the out-of-fold scores, and the recommended
  *     threshold: the lowest calibrated confidence at which the precision of the
  *     out-of-fold mail that would be filed reaches the target (95%).
@@ -757,6 +759,17 @@ struct fit_ctx {
 	atomic_size_t done;
 	size_t total;
 	const struct train_opts *o;
+	/* Each task's solver iterations, summed over the folds of a round (one
+	 * per slot): they order the final round's tasks, slowest first. */
+	atomic_uint cost[2][MODEL_MAX_LABELS];
+	/* The final round: order[k] is the task run k-th; the task numbered
+	 * ntasks, placed after the first thread's worth of them, builds the
+	 * model's vocabulary (model_vocab) on a thread that would otherwise
+	 * wait for the slowest group. */
+	unsigned order[MODEL_MAX_LABELS + 1];
+	const struct vocab_build *v;
+	const struct tctx *t;
+	atomic_int vocab_failed;
 };
 
 static uint64_t mix_seed(uint64_t seed, unsigned fold, unsigned label)
@@ -798,11 +811,13 @@ static void fit_one(void *ctx, unsigned worker, size_t task)
 	p.seed = mix_seed(f->p.seed, fold, c);
 	if (fold < f->folds && p.eps < CV_EPS)
 		p.eps = CV_EPS;
-	if (linear_train(f->x, rows, y, n, &p, w) < 0) {
+	int iters = linear_train(f->x, rows, y, n, &p, w);
+	if (iters < 0) {
 		atomic_store(&f->failed, 1);
 		return;
 	}
 	if (fold < f->folds) {
+		atomic_fetch_add(&f->cost[f->slot][c], (unsigned)iters);
 		for (size_t k = 0; k < f->nheld[fold]; k++) {
 			uint32_t r = f->held[fold][k];
 			f->oof[f->slot][(size_t)r * f->nl + c] = linear_decision(f->x, r, w);
@@ -855,11 +870,13 @@ static void fit_group(void *ctx, unsigned worker, size_t task)
 			}
 		}
 	}
-	if (linear_train_svm_group(f->x, rows, y, n, ng, &p, W, alpha) < 0) {
+	int iters = linear_train_svm_group(f->x, rows, y, n, ng, &p, W, alpha);
+	if (iters < 0) {
 		atomic_store(&f->failed, 1);
 		return;
 	}
 	if (fold < f->folds) {
+		atomic_fetch_add(&f->cost[f->slot][grp], (unsigned)iters);
 		float d[G];
 		for (size_t k = 0; k < f->nheld[fold]; k++) {
 			uint32_t r = f->held[fold][k];
@@ -893,11 +910,61 @@ static void fit_task(void *ctx, unsigned worker, size_t task)
 		fit_one(ctx, worker, task);
 }
 
-/* The final models' round. */
-static void fit_final(void *ctx, unsigned worker, size_t task)
+/* The model's vocabulary: its terms, in feature order, and their readable
+ * forms (those of the first message holding each). */
+static int model_vocab(const struct vocab_build *v, const struct tctx *t, struct model *m)
+{
+	struct buf sp;
+	buf_init(&sp, UINT32_MAX - 1);
+	if (strtab_reserve(&m->terms, v->nfeat, 0) < 0 ||
+	    !(m->surf_off = malloc((size_t)v->nfeat * sizeof *m->surf_off)))
+		return -1;
+	for (uint32_t j = 0; j < v->nfeat; j++) {
+		uint32_t g = v->feat_g[j];
+		size_t len;
+		const char *s = strtab_str(src_dict(v, t, g), v->src[g], &len);
+		const struct tworker *w = &t->w[v->src_worker[g]];
+		const char *surf = w->surfbuf.data + w->surf[v->src[g]];
+		m->surf_off[j] = (uint32_t)sp.len;
+		if (strtab_intern(&m->terms, s, len, NULL) < 0 ||
+		    buf_append(&sp, surf, strlen(surf) + 1) < 0) {
+			buf_release(&sp);
+			return -1;
+		}
+	}
+	m->surf_len = sp.len;
+	m->surf_pool = buf_detach(&sp, NULL);
+	return m->surf_pool ? 0 : -1;
+}
+
+/* The final models' round, and the model's vocabulary (see fit_ctx.order). */
+static void fit_final(void *ctx, unsigned worker, size_t k)
 {
 	struct fit_ctx *f = ctx;
+	unsigned task = f->order[k];
+	if (task == f->ntasks) {
+		if (model_vocab(f->v, f->t, f->m) < 0)
+			atomic_store(&f->vocab_failed, 1);
+		return;
+	}
 	fit_task(ctx, worker, (size_t)f->folds * f->ntasks + task);
+}
+
+/* fit_ctx.order: the final round's tasks by decreasing cost in the chosen
+ * round of fold models (ties: in task order), the vocabulary's after the
+ * first `threads` of them. */
+static void final_order(struct fit_ctx *f, unsigned threads)
+{
+	unsigned n = 0;
+	for (unsigned task = 0; task < f->ntasks; task++) {
+		unsigned cost = atomic_load(&f->cost[f->slot][task]), k = n++;
+		for (; k > 0 && atomic_load(&f->cost[f->slot][f->order[k - 1]]) < cost; k--)
+			f->order[k] = f->order[k - 1];
+		f->order[k] = task;
+	}
+	unsigned at = threads < n ? threads : n;
+	memmove(f->order + at + 1, f->order + at, (n - at) * sizeof *f->order);
+	f->order[at] = f->ntasks;
 }
 
 /* Stratified folds: each label's messages shuffled, then dealt in turn. */
@@ -1169,6 +1236,8 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	f.p = lp;
 	f.m = m;
 	f.o = o;
+	f.v = &v;
+	f.t = &t;
 	f.total = ((size_t)o->folds * ncgrid + (o->skip_final ? 0 : 1)) * f.ntasks;
 	/*
 	 * One round of fold models per value of C; the search stops at the first
@@ -1210,10 +1279,16 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	f.p.c = cgrid[best];
 	f.slot = best & 1;
 	atomic_store(&f.done, (size_t)o->folds * ncgrid * f.ntasks);
-	if (!o->skip_final && !atomic_load(&f.failed))
-		par_for(threads, f.ntasks, fit_final, &f);
+	if (!o->skip_final && !atomic_load(&f.failed)) {
+		final_order(&f, threads);
+		par_for(threads, f.ntasks + 1, fit_final, &f);
+	}
 	if (atomic_load(&f.failed)) {
 		errf(err, errsz, "out of memory while training");
+		goto out;
+	}
+	if (atomic_load(&f.vocab_failed)) {
+		errf(err, errsz, "out of memory");
 		goto out;
 	}
 	const double *oof = f.oof[f.slot];
@@ -1269,37 +1344,9 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	m->info.cv_precision = prec;
 	eval_release(&rep);
 
-	/* The model's vocabulary: terms, readable forms, idf. */
 	if (!o->skip_final) {
-		struct buf sp;
-		buf_init(&sp, UINT32_MAX - 1);
-		if (strtab_reserve(&m->terms, v.nfeat, 0) < 0 ||
-		    !(m->surf_off = malloc((size_t)v.nfeat * sizeof *m->surf_off))) {
-			errf(err, errsz, "out of memory");
-			goto out;
-		}
-		for (uint32_t j = 0; j < v.nfeat; j++) {
-			uint32_t g = v.feat_g[j];
-			size_t len;
-			const char *s = strtab_str(src_dict(&v, &t, g), v.src[g], &len);
-			const struct tworker *w = &t.w[v.src_worker[g]];
-			const char *surf = w->surfbuf.data + w->surf[v.src[g]];
-			m->surf_off[j] = (uint32_t)sp.len;
-			if (strtab_intern(&m->terms, s, len, NULL) < 0 ||
-			    buf_append(&sp, surf, strlen(surf) + 1) < 0) {
-				buf_release(&sp);
-				errf(err, errsz, "out of memory");
-				goto out;
-			}
-		}
-		m->surf_len = sp.len;
-		m->surf_pool = buf_detach(&sp, NULL);
 		m->idf = idf;
 		idf = NULL;
-		if (!m->surf_pool) {
-			errf(err, errsz, "out of memory");
-			goto out;
-		}
 	}
 	double t2 = now_ms();
 
