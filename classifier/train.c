@@ -427,105 +427,55 @@ static const struct strtab *src_dict(const struct vocab_build *v, const struct t
 }
 
 /*
- * Merging the workers' dictionaries, in parallel: part p of the work takes
- * the terms whose hash's top bits say p, into its own table, and numbers
- * them from 0; vocab_select then places the parts one after the other.
+ * Merging the workers' dictionaries, without a table of its own: worker 0's
+ * terms keep their ids as global ones; each later worker's terms are looked
+ * up in the earlier workers' dictionaries (by hash, as strtab compares), and
+ * those none holds are numbered after all the earlier ones. The lookups run
+ * in parallel, a range of a worker's ids per task; the numbering is a pass.
+ * (Global ids depend on which worker read which message; nothing kept does:
+ * features are ordered by hash and df, and a term's source is its first
+ * message.)
  */
-struct merge_part {
-	uint64_t *key;         /* open addressing: hash (0 stored as 1), 0 empty */
-	uint32_t *val;
-	size_t mask;
-	uint32_t n;            /* distinct terms of the part */
-	uint32_t *first, *src;
-	uint16_t *src_worker;
-	int oom;
-};
+#define MERGE_CHUNK 8192u
 
 struct merge_ctx {
 	struct tctx *t;
 	struct vocab_build *v;
-	struct merge_part *part;
-	unsigned nworkers, nparts, shift;
+	unsigned k;            /* the worker whose terms are looked up */
+	uint64_t **hs;         /* per thread: MERGE_CHUNK hashes */
+	uint32_t **at;         /* per thread: MERGE_CHUNK local ids */
+	int32_t **found;       /* per thread: MERGE_CHUNK results */
 };
 
-static unsigned part_of(uint64_t h, unsigned shift)
-{
-	return shift >= 64 ? 0 : (unsigned)(h >> shift);
-}
-
-static void merge_one(void *ctx, unsigned worker, size_t pi)
+/* map[k][id] for the ids of chunk c: the global id of the first earlier
+ * worker holding the term, or UINT32_MAX. */
+static void merge_chunk(void *ctx, unsigned worker, size_t c)
 {
 	struct merge_ctx *mc = ctx;
-	struct merge_part *mp = &mc->part[pi];
-	/* The part's entries over all workers: a bound on its distinct terms,
-	 * so that the table never grows (one pass over the hashes, in order). */
-	size_t bound = 0;
-	for (unsigned k = 0; k < mc->nworkers; k++) {
-		const struct strtab *d = &mc->t->w[k].dict;
-		for (uint32_t id = 0; id < d->n; id++)
-			bound += part_of(d->hash[id] ? d->hash[id] : 1, mc->shift) == pi;
+	const struct strtab *d = &mc->t->w[mc->k].dict;
+	uint32_t *map = mc->v->map[mc->k];
+	uint64_t *hs = mc->hs[worker];
+	uint32_t *at = mc->at[worker];
+	int32_t *found = mc->found[worker];
+	uint32_t lo = (uint32_t)c * MERGE_CHUNK, hi = d->n - lo < MERGE_CHUNK ? d->n : lo + MERGE_CHUNK;
+	size_t n = 0;
+	for (uint32_t id = lo; id < hi; id++) {
+		map[id] = UINT32_MAX;
+		hs[n] = d->hash[id];
+		at[n++] = id;
 	}
-	size_t nslots = 16;
-	while (nslots < 2 * bound)
-		nslots *= 2;
-	mp->key = big_calloc(nslots, sizeof *mp->key);
-	mp->val = big_alloc(nslots * sizeof *mp->val);
-	mp->first = big_alloc((bound ? bound : 1) * sizeof *mp->first);
-	mp->src = big_alloc((bound ? bound : 1) * sizeof *mp->src);
-	mp->src_worker = big_alloc((bound ? bound : 1) * sizeof *mp->src_worker);
-	if (!mp->key || !mp->val || !mp->first || !mp->src || !mp->src_worker) {
-		mp->oom = 1;
-		return;
-	}
-	mp->mask = nslots - 1;
-	for (unsigned k = 0; k < mc->nworkers; k++) {
-		struct tworker *w = &mc->t->w[k];
-		uint32_t *map = mc->v->map[k];
-		for (uint32_t id = 0; id < w->dict.n; id++) {
-			uint64_t h = w->dict.hash[id] ? w->dict.hash[id] : 1;
-			if (part_of(h, mc->shift) != pi)
-				continue;
-			size_t i = h & mp->mask;
-			while (mp->key[i] && mp->key[i] != h)
-				i = (i + 1) & mp->mask;
-			uint32_t g;
-			if (!mp->key[i]) {
-				mp->key[i] = h;
-				mp->val[i] = g = mp->n++;
-				mp->first[g] = w->first[id];
-				mp->src[g] = id;
-				mp->src_worker[g] = (uint16_t)k;
+	for (unsigned j = 0; j < mc->k && n > 0; j++) {
+		strtab_find_many(&mc->t->w[j].dict, hs, n, found);
+		size_t left = 0;
+		for (size_t q = 0; q < n; q++) {
+			if (found[q] >= 0) {
+				map[at[q]] = mc->v->map[j][found[q]];
 			} else {
-				g = mp->val[i];
-				if (w->first[id] < mp->first[g]) {
-					mp->first[g] = w->first[id];
-					mp->src[g] = id;
-					mp->src_worker[g] = (uint16_t)k;
-				}
+				hs[left] = hs[q];
+				at[left++] = at[q];
 			}
-			map[id] = g;
 		}
-	}
-	/* The table is not needed beyond this point. */
-	free(mp->key);
-	free(mp->val);
-	mp->key = NULL;
-	mp->val = NULL;
-}
-
-/* Turns the parts' numbers into global ones: part p's start at base[p]. */
-static void merge_renumber(void *ctx, unsigned worker, size_t k)
-{
-	struct merge_ctx *mc = ctx;
-	struct tworker *w = &mc->t->w[k];
-	uint32_t *map = mc->v->map[k];
-	uint32_t base[64];
-	base[0] = 0;
-	for (unsigned p = 1; p < mc->nparts; p++)
-		base[p] = base[p - 1] + mc->part[p - 1].n;
-	for (uint32_t id = 0; id < w->dict.n; id++) {
-		uint64_t h = w->dict.hash[id] ? w->dict.hash[id] : 1;
-		map[id] += base[part_of(h, mc->shift)];
+		n = left;
 	}
 }
 
@@ -544,37 +494,45 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 	for (unsigned k = 0; k < nworkers; k++)
 		if (!(v->map[k] = big_alloc((t->w[k].dict.n ? t->w[k].dict.n : 1) * sizeof *v->map[k])))
 			return errf(err, errsz, "out of memory");
-	/* Merge the workers' dictionaries by hash, one part per thread (a power
-	 * of two of them, at most 64). */
-	unsigned nparts = 1, bits = 0;
-	while (nparts * 2 <= nworkers && nparts < 64) {
-		nparts *= 2;
-		bits++;
-	}
-	struct merge_part part[64];
-	memset(part, 0, sizeof part);
-	struct merge_ctx mc = { t, v, part, nworkers, nparts, 64 - bits };
-	par_for(nparts, nparts, merge_one, &mc);
-	int oom = 0;
-	for (unsigned p = 0; p < nparts; p++)
-		oom |= part[p].oom;
-	if (!oom) {
-		par_for(nworkers, nworkers, merge_renumber, &mc);
-		for (unsigned p = 0; p < nparts; p++) {
-			memcpy(v->first + v->ng, part[p].first, part[p].n * sizeof *v->first);
-			memcpy(v->src + v->ng, part[p].src, part[p].n * sizeof *v->src);
-			memcpy(v->src_worker + v->ng, part[p].src_worker,
-			       part[p].n * sizeof *v->src_worker);
-			v->ng += part[p].n;
+	struct merge_ctx mc = { t, v, 0, calloc(nworkers, sizeof *mc.hs),
+				calloc(nworkers, sizeof *mc.at), calloc(nworkers, sizeof *mc.found) };
+	int oom = !mc.hs || !mc.at || !mc.found;
+	for (unsigned k = 0; !oom && k < nworkers; k++)
+		oom = !(mc.hs[k] = malloc(MERGE_CHUNK * sizeof **mc.hs)) ||
+		      !(mc.at[k] = malloc(MERGE_CHUNK * sizeof **mc.at)) ||
+		      !(mc.found[k] = malloc(MERGE_CHUNK * sizeof **mc.found));
+	v->ng = 0;
+	for (unsigned k = 0; !oom && k < nworkers; k++) {
+		const struct tworker *w = &t->w[k];
+		uint32_t *map = v->map[k];
+		if (k > 0) {
+			mc.k = k;
+			par_for(nworkers, (w->dict.n + MERGE_CHUNK - 1) / MERGE_CHUNK, merge_chunk, &mc);
+		}
+		for (uint32_t id = 0; id < w->dict.n; id++) {
+			uint32_t g = k > 0 ? map[id] : UINT32_MAX;
+			if (g == UINT32_MAX) {
+				map[id] = g = v->ng++;
+			} else if (w->first[id] >= v->first[g]) {
+				continue;
+			}
+			/* new, or first seen in an earlier message than where it was */
+			v->first[g] = w->first[id];
+			v->src[g] = id;
+			v->src_worker[g] = (uint16_t)k;
 		}
 	}
-	for (unsigned p = 0; p < nparts; p++) {
-		free(part[p].key);
-		free(part[p].val);
-		free(part[p].first);
-		free(part[p].src);
-		free(part[p].src_worker);
+	for (unsigned k = 0; k < nworkers; k++) {
+		if (mc.hs)
+			free(mc.hs[k]);
+		if (mc.at)
+			free(mc.at[k]);
+		if (mc.found)
+			free(mc.found[k]);
 	}
+	free(mc.hs);
+	free(mc.at);
+	free(mc.found);
 	if (oom)
 		return errf(err, errsz, "out of memory");
 	uint32_t ng = v->ng;
