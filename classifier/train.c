@@ -1037,20 +1037,22 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		strtab_init(&t.w[k].dict, TRAIN_MAX_TERMS);
 		/*
 		 * Room for the terms a worker will likely meet (20 Newsgroups: about
-		 * 170 distinct terms per message it reads, most of them seen once),
-		 * so that its table is not rebuilt again and again as it grows.
+		 * 170 distinct terms per message it reads, most of them seen once,
+		 * 122 new terms a message, 13 bytes a term and 13 for its readable
+		 * form), so that its table is not rebuilt, nor its pools copied,
+		 * as they grow. Room reserved and not used is never touched.
 		 */
 		size_t guess = c->n / threads * 128;
 		if (guess > TRAIN_MAX_TERMS / 4)
 			guess = TRAIN_MAX_TERMS / 4;
-		if (strtab_reserve(&t.w[k].dict, (uint32_t)guess, guess * 12) < 0 ||
+		if (strtab_reserve(&t.w[k].dict, (uint32_t)guess, guess * 16) < 0 ||
 		    tw_grow(&t.w[k], guess) < 0) {
 			errf(err, errsz, "out of memory");
 			goto out;
 		}
 		buf_init(&t.w[k].surfbuf, UINT32_MAX - 1);
 		buf_init(&t.w[k].arena, UINT32_MAX - 1);
-		if (buf_reserve(&t.w[k].surfbuf, guess * 12) < 0) {
+		if (buf_reserve(&t.w[k].surfbuf, guess * 16) < 0) {
 			errf(err, errsz, "out of memory");
 			goto out;
 		}
