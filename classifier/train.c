@@ -73,7 +73,7 @@ void train_result_release(struct train_result *r)
 /* ---- step 1: reading and tokenising ------------------------------------------ */
 
 struct doc {
-	uint32_t *ids;   /* local ids of the worker that read it */
+	uint32_t *ids;   /* local ids of the worker that read it (in its chunks) */
 	uint32_t *cnt;
 	uint32_t n;
 	uint16_t worker;
@@ -106,6 +106,11 @@ struct tworker {
 	size_t capcnt, nuniq;
 	size_t degraded;
 	int oom;
+	/* The messages' ids and counts, carved from big blocks (a few huge
+	 * pages instead of two small blocks a message). */
+	char **chunks;
+	size_t nchunks, capchunks, chunk_left;
+	char *chunk_at;
 };
 
 struct tctx {
@@ -133,6 +138,43 @@ static int tw_grow(struct tworker *w, size_t need)
 	w->surf = a;
 	w->cap = cap;
 	return 0;
+}
+
+#define DOC_CHUNK ((size_t)4 << 20)
+
+/* Room for n ids and n counts (ids first), or NULL. */
+static uint32_t *tw_doc_alloc(struct tworker *w, size_t n)
+{
+	size_t bytes = (n ? n : 1) * 2 * sizeof(uint32_t);
+	if (bytes > w->chunk_left) {
+		if (w->nchunks == w->capchunks) {
+			size_t cap = w->capchunks ? 2 * w->capchunks : 16;
+			char **c = realloc(w->chunks, cap * sizeof *c);
+			if (!c)
+				return NULL;
+			w->chunks = c;
+			w->capchunks = cap;
+		}
+		size_t size = bytes > DOC_CHUNK ? bytes : DOC_CHUNK;
+		if (!(w->chunk_at = big_alloc(size)))
+			return NULL;
+		w->chunks[w->nchunks++] = w->chunk_at;
+		w->chunk_left = size;
+	}
+	uint32_t *p = (uint32_t *)(void *)w->chunk_at;
+	w->chunk_at += bytes;
+	w->chunk_left -= bytes;
+	return p;
+}
+
+static void tw_doc_release(struct tworker *w)
+{
+	for (size_t k = 0; k < w->nchunks; k++)
+		free(w->chunks[k]);
+	free(w->chunks);
+	w->chunks = NULL;
+	w->nchunks = w->capchunks = w->chunk_left = 0;
+	w->chunk_at = NULL;
 }
 
 /* Only buffers the term: the dictionary is probed once per message
@@ -277,12 +319,11 @@ static void read_one(void *ctx, unsigned worker, size_t i)
 	struct doc *d = &t->docs[i];
 	d->worker = (uint16_t)worker;
 	d->n = (uint32_t)w->nuniq;
-	d->ids = malloc((w->nuniq ? w->nuniq : 1) * sizeof *d->ids);
-	d->cnt = malloc((w->nuniq ? w->nuniq : 1) * sizeof *d->cnt);
-	if (!d->ids || !d->cnt) {
+	if (!(d->ids = tw_doc_alloc(w, w->nuniq))) {
 		tctx_fail(t, "out of memory while reading the corpus");
 		return;
 	}
+	d->cnt = d->ids + w->nuniq;
 	for (size_t u = 0; u < w->nuniq; u++) {
 		d->ids[u] = w->uniq[u];
 		d->cnt[u] = (uint32_t)w->cnt[w->slot[u]];
@@ -657,7 +698,7 @@ static void count_row(void *ctx, unsigned worker, size_t i)
 static void fill_row(void *ctx, unsigned worker, size_t i)
 {
 	struct csr_ctx *c = ctx;
-	struct doc *d = &c->t->docs[i];
+	const struct doc *d = &c->t->docs[i];
 	const uint32_t *map = c->v->map[d->worker];
 	uint64_t *s = c->scratch[worker];
 	uint32_t n = 0;
@@ -680,9 +721,6 @@ static void fill_row(void *ctx, unsigned worker, size_t i)
 	if (norm > 0)
 		for (uint32_t k = 0; k < n; k++)
 			c->x->val[o + k] = (float)(c->x->val[o + k] / norm);
-	free(d->ids);
-	free(d->cnt);
-	d->ids = d->cnt = NULL;
 }
 
 /* ---- step 4: one-vs-rest, cross-validated ----------------------------------- */
@@ -1115,6 +1153,8 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		}
 	cc.scratch = scratch;
 	par_for(threads, c->n, fill_row, &cc);
+	for (unsigned k = 0; k < threads; k++)
+		tw_doc_release(&t.w[k]);
 	double t1 = now_ms();
 
 	/* Step 4. */
@@ -1360,13 +1400,9 @@ out:
 		free(t.w[k].cnt);
 		free(t.w[k].uniq);
 		free(t.w[k].slot);
+		tw_doc_release(&t.w[k]);
 	}
 	free(t.w);
-	if (t.docs)
-		for (size_t i = 0; i < c->n; i++) {
-			free(t.docs[i].ids);
-			free(t.docs[i].cnt);
-		}
 	free(t.docs);
 	pthread_mutex_destroy(&t.lock);
 	vocab_build_release(&v, threads);
