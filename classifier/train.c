@@ -116,7 +116,8 @@ struct tworker {
 struct tctx {
 	const struct corpus *c;
 	const struct train_opts *o;
-	struct tworker *w;
+	struct tworker *w;     /* nworkers of them */
+	unsigned nworkers;
 	struct doc *docs;
 	atomic_size_t done;
 	atomic_int failed;
@@ -432,7 +433,7 @@ static int sort_by_hash(struct hkey *a, size_t n)
 		qsort(a, n, sizeof *a, by_hash);
 		return 0;
 	}
-	struct hkey *tmp = malloc(n * sizeof *tmp);
+	struct hkey *tmp = big_alloc(n * sizeof *tmp);
 	size_t *count = malloc(65536 * sizeof *count);
 	if (!tmp || !count) {
 		free(tmp);
@@ -616,7 +617,7 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 		cut = min_df;
 		room = (size_t)-1;
 	}
-	struct hkey *cand = malloc((kept ? kept : 1) * sizeof *cand);
+	struct hkey *cand = big_alloc((kept ? kept : 1) * sizeof *cand);
 	if (!cand)
 		return errf(err, errsz, "out of memory");
 	size_t nc = 0;
@@ -910,11 +911,20 @@ static void fit_task(void *ctx, unsigned worker, size_t task)
  * forms (those of the first message holding each). */
 static int model_vocab(const struct vocab_build *v, const struct tctx *t, struct model *m)
 {
+	/* Room for the kept strings: at most all those seen (not touched beyond
+	 * what is used), so that the pools are never copied as they grow. */
+	size_t terms = 0, surfs = 0;
+	for (const struct tworker *w = t->w; w < t->w + t->nworkers; w++) {
+		terms += w->dict.pool_len;
+		surfs += w->surfbuf.len;
+	}
 	struct buf sp;
 	buf_init(&sp, UINT32_MAX - 1);
-	if (strtab_reserve(&m->terms, v->nfeat, 0) < 0 ||
-	    !(m->surf_off = malloc((size_t)v->nfeat * sizeof *m->surf_off)))
+	if (strtab_reserve(&m->terms, v->nfeat, terms) < 0 || buf_reserve(&sp, surfs) < 0 ||
+	    !(m->surf_off = malloc((size_t)v->nfeat * sizeof *m->surf_off))) {
+		buf_release(&sp);
 		return -1;
+	}
 	for (uint32_t j = 0; j < v->nfeat; j++) {
 		uint32_t g = v->feat_g[j];
 		size_t len;
@@ -1052,7 +1062,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		threads = 64;
 
 	double t0 = now_ms();
-	struct tctx t = { .c = c, .o = o };
+	struct tctx t = { .c = c, .o = o, .nworkers = threads };
 	pthread_mutex_init(&t.lock, NULL);
 	struct vocab_build v = { 0 };
 	struct csr x = { 0 };

@@ -350,7 +350,7 @@ void *big_alloc(size_t n)
 
 void *big_realloc(void *p, size_t n)
 {
-	if (n < 2 * HUGE_PAGE)
+	if (n < HUGE_PAGE)
 		return realloc(p, n ? n : 1);
 	/*
 	 * A new block marked before anything is written into it: realloc would

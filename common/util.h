@@ -79,7 +79,7 @@ void *big_alloc(size_t n);
 void *big_calloc(size_t count, size_t size);
 /*
  * realloc for buffers that grow large (pools, arenas, output buffers): from
- * 4 MiB up, the new block comes from big_alloc, marked for huge pages before
+ * 2 MiB up, the new block comes from big_alloc, marked for huge pages before
  * the old contents are copied in, so that it faults once per 2 MiB (training
  * 20 Newsgroups took 60,000 page faults, most of them first writes into
  * growing buffers). p: any pointer malloc returned, or NULL; on failure p is

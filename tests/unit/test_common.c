@@ -120,7 +120,8 @@ static void test_big_alloc(void **state)
 /* Growing across the huge-page threshold, and shrinking, keep the contents. */
 static void test_big_realloc(void **state)
 {
-	size_t sizes[] = { 10, 1000, (size_t)3 << 20, (size_t)9 << 20, ((size_t)9 << 20) + 1 };
+	size_t sizes[] = { 10, 1000, ((size_t)2 << 20) - 1, (size_t)2 << 20, (size_t)3 << 20,
+			   (size_t)9 << 20, ((size_t)9 << 20) + 1 };
 	unsigned char *p = NULL;
 	size_t have = 0;
 	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
