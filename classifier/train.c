@@ -1261,6 +1261,8 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	for (unsigned g = 0; g < ncgrid; g++) {
 		f.p.c = cgrid[g];
 		f.slot = g & 1;
+		for (unsigned k = 0; k < f.ntasks; k++)
+			atomic_store(&f.cost[f.slot][k], 0);
 		par_for(threads, (size_t)o->folds * f.ntasks, fit_task, &f);
 		if (atomic_load(&f.failed))
 			break;
