@@ -478,15 +478,12 @@ static const struct strtab *src_dict(const struct vocab_build *v, const struct t
  * features are ordered by hash and df, and a term's source is its first
  * message.)
  */
-#define MERGE_CHUNK 8192u
+#define MERGE_CHUNK 2048u
 
 struct merge_ctx {
 	struct tctx *t;
 	struct vocab_build *v;
 	unsigned k;            /* the worker whose terms are looked up */
-	uint64_t **hs;         /* per thread: MERGE_CHUNK hashes */
-	uint32_t **at;         /* per thread: MERGE_CHUNK local ids */
-	int32_t **found;       /* per thread: MERGE_CHUNK results */
 };
 
 /* map[k][id] for the ids of chunk c: the global id of the first earlier
@@ -496,9 +493,9 @@ static void merge_chunk(void *ctx, unsigned worker, size_t c)
 	struct merge_ctx *mc = ctx;
 	const struct strtab *d = &mc->t->w[mc->k].dict;
 	uint32_t *map = mc->v->map[mc->k];
-	uint64_t *hs = mc->hs[worker];
-	uint32_t *at = mc->at[worker];
-	int32_t *found = mc->found[worker];
+	uint64_t hs[MERGE_CHUNK];
+	uint32_t at[MERGE_CHUNK];
+	int32_t found[MERGE_CHUNK];
 	uint32_t lo = (uint32_t)c * MERGE_CHUNK, hi = d->n - lo < MERGE_CHUNK ? d->n : lo + MERGE_CHUNK;
 	size_t n = 0;
 	for (uint32_t id = lo; id < hi; id++) {
@@ -521,9 +518,10 @@ static void merge_chunk(void *ctx, unsigned worker, size_t c)
 	}
 }
 
-static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers,
-			const struct train_opts *o, char *err, size_t errsz)
+static int vocab_select(struct vocab_build *v, struct tctx *t, const struct train_opts *o,
+			char *err, size_t errsz)
 {
+	unsigned nworkers = t->nworkers;
 	size_t total = 0;
 	for (unsigned k = 0; k < nworkers; k++)
 		total += t->w[k].dict.n;
@@ -536,15 +534,9 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 	for (unsigned k = 0; k < nworkers; k++)
 		if (!(v->map[k] = big_alloc((t->w[k].dict.n ? t->w[k].dict.n : 1) * sizeof *v->map[k])))
 			return errf(err, errsz, "out of memory");
-	struct merge_ctx mc = { t, v, 0, calloc(nworkers, sizeof *mc.hs),
-				calloc(nworkers, sizeof *mc.at), calloc(nworkers, sizeof *mc.found) };
-	int oom = !mc.hs || !mc.at || !mc.found;
-	for (unsigned k = 0; !oom && k < nworkers; k++)
-		oom = !(mc.hs[k] = malloc(MERGE_CHUNK * sizeof **mc.hs)) ||
-		      !(mc.at[k] = malloc(MERGE_CHUNK * sizeof **mc.at)) ||
-		      !(mc.found[k] = malloc(MERGE_CHUNK * sizeof **mc.found));
+	struct merge_ctx mc = { t, v, 0 };
 	v->ng = 0;
-	for (unsigned k = 0; !oom && k < nworkers; k++) {
+	for (unsigned k = 0; k < nworkers; k++) {
 		const struct tworker *w = &t->w[k];
 		uint32_t *map = v->map[k];
 		if (k > 0) {
@@ -564,19 +556,6 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, unsigned nworkers
 			v->src_worker[g] = (uint16_t)k;
 		}
 	}
-	for (unsigned k = 0; k < nworkers; k++) {
-		if (mc.hs)
-			free(mc.hs[k]);
-		if (mc.at)
-			free(mc.at[k]);
-		if (mc.found)
-			free(mc.found[k]);
-	}
-	free(mc.hs);
-	free(mc.at);
-	free(mc.found);
-	if (oom)
-		return errf(err, errsz, "out of memory");
 	uint32_t ng = v->ng;
 	if (!(v->df = big_calloc(ng ? ng : 1, sizeof *v->df)) ||
 	    !(v->final = big_alloc((ng ? ng : 1) * sizeof *v->final)))
@@ -973,29 +952,34 @@ static void final_order(struct fit_ctx *f, unsigned threads)
 	f->order[at] = f->ntasks;
 }
 
-/* Stratified folds: each label's messages shuffled, then dealt in turn. */
-/* Platt scaling of label k on the out-of-fold scores, on a worker's buffers. */
+/* Platt scaling of label k on the out-of-fold scores. */
 struct platt_ctx {
 	const struct corpus *c;
 	const double *oof;
 	unsigned nl;
 	struct model *m;
-	double **fc;
-	signed char **yc;
+	atomic_int failed;
 };
 
 static void platt_one(void *ctx, unsigned worker, size_t k)
 {
 	struct platt_ctx *p = ctx;
-	double *fc = p->fc[worker];
-	signed char *yc = p->yc[worker];
-	for (size_t i = 0; i < p->c->n; i++) {
-		fc[i] = p->oof[i * p->nl + k];
-		yc[i] = p->c->labels[i] == (int)k ? 1 : -1;
+	double *fc = malloc(p->c->n * sizeof *fc);
+	signed char *yc = malloc(p->c->n);
+	if (fc && yc) {
+		for (size_t i = 0; i < p->c->n; i++) {
+			fc[i] = p->oof[i * p->nl + k];
+			yc[i] = p->c->labels[i] == (int)k ? 1 : -1;
+		}
+		platt_fit(fc, yc, p->c->n, &p->m->platt_a[k], &p->m->platt_b[k]);
+	} else {
+		atomic_store(&p->failed, 1);
 	}
-	platt_fit(fc, yc, p->c->n, &p->m->platt_a[k], &p->m->platt_b[k]);
+	free(fc);
+	free(yc);
 }
 
+/* Stratified folds: each label's messages shuffled, then dealt in turn. */
 static int make_folds(uint8_t *fold, const int *label, size_t n, unsigned nl, unsigned k,
 		      uint64_t seed)
 {
@@ -1121,7 +1105,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	if (o->progress)
 		o->progress(o->progress_ctx, "reading", c->n, c->n);
 
-	if (vocab_select(&v, &t, threads, o, err, errsz) < 0)
+	if (vocab_select(&v, &t, o, err, errsz) < 0)
 		goto out;
 	if (v.nfeat == 0) {
 		errf(err, errsz, "no term is shared by %u messages: the corpus is too small", o->min_df);
@@ -1308,22 +1292,9 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	/* Step 5: calibration on the out-of-fold scores (a label per task), then
 	 * the threshold. */
 	{
-		struct platt_ctx pc = { c, oof, nl, m, calloc(threads, sizeof *pc.fc),
-					calloc(threads, sizeof *pc.yc) };
-		int ok = pc.fc && pc.yc;
-		for (unsigned k = 0; ok && k < threads; k++)
-			ok = (pc.fc[k] = malloc(c->n * sizeof **pc.fc)) && (pc.yc[k] = malloc(c->n));
-		if (ok)
-			par_for(threads, nl, platt_one, &pc);
-		for (unsigned k = 0; k < threads; k++) {
-			if (pc.fc)
-				free(pc.fc[k]);
-			if (pc.yc)
-				free(pc.yc[k]);
-		}
-		free(pc.fc);
-		free(pc.yc);
-		if (!ok) {
+		struct platt_ctx pc = { c, oof, nl, m, 0 };
+		par_for(threads, nl, platt_one, &pc);
+		if (atomic_load(&pc.failed)) {
 			errf(err, errsz, "out of memory");
 			goto out;
 		}
