@@ -39,12 +39,12 @@ char *read_fd(int fd, const char *name, size_t max, size_t *len, char *err, size
  * fsync, rename over path, fsync of the directory. On failure path is left as
  * it was and the temporary file is removed. mode is the new file's mode.
  */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		      char *err, size_t errsz);
 struct iovec;
 /* As write_file_atomic, the file's bytes being iov[0..n) one after the other. */
 int write_file_atomic_iov(const char *path, const struct iovec *iov, size_t n, mode_t mode,
 			  char *err, size_t errsz);
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		      char *err, size_t errsz);
 
 /* Monotonic clock in milliseconds (for durations, never for dates). */
 double now_ms(void);
