@@ -24,6 +24,17 @@ void strtab_release(struct strtab *t)
 	strtab_init(t, t->max);
 }
 
+void strtab_drop_index(struct strtab *t)
+{
+	if (!t->slots_borrowed)
+		free(t->slots);
+	free(t->hash);
+	t->slots = NULL;
+	t->hash = NULL;
+	t->mask = 0;
+	t->slots_borrowed = 1;  /* read-only from now on */
+}
+
 /*
  * Terms are short (a few bytes to a few dozen), so a word-at-a-time
  * multiply-and-mix hash is several times faster than a byte-wise one; the

@@ -556,6 +556,39 @@ static void test_hash(void **state)
 	assert_true(strtab_hash("b:cotisation annuelle", 21) == 0x8a5a22df09516b1aULL);
 }
 
+/* Without its index a table keeps its strings, finds nothing and takes no more. */
+static void test_drop_index(void **state)
+{
+	(void)state;
+	struct strtab t;
+	strtab_init(&t, 1000);
+	char term[32];
+	for (int j = 0; j < 300; j++) {
+		int n = snprintf(term, sizeof term, "b:t%d", j);
+		assert_int_equal(strtab_intern(&t, term, (size_t)n, NULL), j);
+	}
+	strtab_drop_index(&t);
+	assert_null(t.slots);
+	assert_null(t.hash);
+	for (int j = 0; j < 300; j++) {
+		int n = snprintf(term, sizeof term, "b:t%d", j);
+		size_t len;
+		assert_string_equal(strtab_str(&t, (uint32_t)j, &len), term);
+		assert_int_equal(len, n);
+		assert_int_equal(strtab_find(&t, term, (size_t)n), -1);
+	}
+	uint64_t hs[2] = { strtab_hash("b:t1", 4), strtab_hash("b:new", 5) };
+	int32_t ids[2] = { 7, 7 };
+	strtab_find_many(&t, hs, 2, ids);
+	assert_int_equal(ids[0], -1);
+	assert_int_equal(ids[1], -1);
+	errno = 0;
+	assert_int_equal(strtab_intern(&t, "b:new", 5, NULL), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(t.n, 300);
+	strtab_release(&t);
+}
+
 static void test_unwritable(void **state)
 {
 	struct model *m = small_model();
@@ -591,6 +624,7 @@ int main(void)
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_hash),
 		cmocka_unit_test(test_scoring_load),
+		cmocka_unit_test(test_drop_index),
 		cmocka_unit_test(test_unwritable),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
