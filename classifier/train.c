@@ -72,12 +72,30 @@ void train_result_release(struct train_result *r)
 
 /* ---- step 1: reading and tokenising ------------------------------------------ */
 
+/*
+ * A message's distinct terms, one word each in the chunks of the worker that
+ * read it: the term's local id in its low DOC_ID_BITS bits, its count above
+ * them; a count of DOC_CNT_MAX or more is written DOC_CNT_MAX there and
+ * whole in a word after the n entries, in entry order (see doc_count). Half
+ * the memory of an id and a count apiece: most counts are 1.
+ */
+#define DOC_ID_BITS 26
+#define DOC_ID_MASK ((1u << DOC_ID_BITS) - 1)
+#define DOC_CNT_MAX (UINT32_MAX >> DOC_ID_BITS)
+_Static_assert(TRAIN_MAX_TERMS - 1 <= DOC_ID_MASK, "a local id fits in DOC_ID_BITS");
+
 struct doc {
-	uint32_t *ids;   /* local ids of the worker that read it (in its chunks) */
-	uint32_t *cnt;
+	uint32_t *e;
 	uint32_t n;
 	uint16_t worker;
 };
+
+/* The count of entry e; *big: the next whole count after the entries. */
+static inline uint32_t doc_count(uint32_t e, const uint32_t **big)
+{
+	uint32_t c = e >> DOC_ID_BITS;
+	return c < DOC_CNT_MAX ? c : *(*big)++;
+}
 
 struct pend {
 	uint64_t h;
@@ -143,10 +161,10 @@ static int tw_grow(struct tworker *w, size_t need)
 
 #define DOC_CHUNK ((size_t)4 << 20)
 
-/* Room for n ids and n counts (ids first), or NULL. */
+/* Room for n words, or NULL. */
 static uint32_t *tw_doc_alloc(struct tworker *w, size_t n)
 {
-	size_t bytes = (n ? n : 1) * 2 * sizeof(uint32_t);
+	size_t bytes = (n ? n : 1) * sizeof(uint32_t);
 	if (bytes > w->chunk_left) {
 		if (w->nchunks == w->capchunks) {
 			size_t cap = w->capchunks ? 2 * w->capchunks : 16;
@@ -343,15 +361,20 @@ static void read_one(void *ctx, unsigned worker, size_t i)
 	struct doc *d = &t->docs[i];
 	d->worker = (uint16_t)worker;
 	d->n = (uint32_t)w->nuniq;
-	if (!(d->ids = tw_doc_alloc(w, w->nuniq))) {
+	size_t nbig = 0;
+	for (size_t u = 0; u < w->nuniq; u++)
+		nbig += (uint32_t)w->cnt[w->slot[u]] >= DOC_CNT_MAX;
+	if (!(d->e = tw_doc_alloc(w, w->nuniq + nbig))) {
 		tctx_fail(t, "out of memory while reading the corpus");
 		return;
 	}
-	d->cnt = d->ids + w->nuniq;
+	uint32_t *big = d->e + w->nuniq;
 	for (size_t u = 0; u < w->nuniq; u++) {
-		d->ids[u] = w->uniq[u];
-		d->cnt[u] = (uint32_t)w->cnt[w->slot[u]];
+		uint32_t c = (uint32_t)w->cnt[w->slot[u]];
 		w->cnt[w->slot[u]] = 0;
+		if (c >= DOC_CNT_MAX)
+			*big++ = c;
+		d->e[u] = w->uniq[u] | (c < DOC_CNT_MAX ? c : DOC_CNT_MAX) << DOC_ID_BITS;
 	}
 	size_t done = atomic_fetch_add(&t->done, 1) + 1;
 	if (worker == 0 && t->o->progress && (done & 255) == 0)
@@ -587,7 +610,7 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 		const struct doc *d = &t->docs[i];
 		const uint32_t *map = v->map[d->worker];
 		for (uint32_t k = 0; k < d->n; k++)
-			v->df[map[d->ids[k]]]++;
+			v->df[map[d->e[k] & DOC_ID_MASK]]++;
 	}
 	/* Keep terms in at least min_df messages; when more than max_features
 	 * remain, the most frequent (a df cut, ties broken in term order). */
@@ -694,7 +717,7 @@ static void count_row(void *ctx, unsigned worker, size_t i)
 	const uint32_t *map = c->v->map[d->worker];
 	uint64_t n = 0;
 	for (uint32_t k = 0; k < d->n; k++)
-		n += c->v->final[map[d->ids[k]]] != UINT32_MAX;
+		n += c->v->final[map[d->e[k] & DOC_ID_MASK]] != UINT32_MAX;
 	c->x->rowptr[i + 1] = n;
 }
 
@@ -705,10 +728,12 @@ static void fill_row(void *ctx, unsigned worker, size_t i)
 	const uint32_t *map = c->v->map[d->worker];
 	uint64_t *s = c->scratch[worker];
 	uint32_t n = 0;
+	const uint32_t *big = d->e + d->n;
 	for (uint32_t k = 0; k < d->n; k++) {
-		uint32_t f = c->v->final[map[d->ids[k]]];
+		uint32_t f = c->v->final[map[d->e[k] & DOC_ID_MASK]];
+		uint32_t tf = doc_count(d->e[k], &big);
 		if (f != UINT32_MAX)
-			s[n++] = (uint64_t)f << 32 | d->cnt[k];
+			s[n++] = (uint64_t)f << 32 | tf;
 	}
 	sort_u64(s, n);
 	uint64_t o = c->x->rowptr[i];

@@ -3,7 +3,7 @@
 # cv; their output formats, options, errors and exit codes (sysexits.h).
 . "$(dirname "$0")/../lib.sh"
 [ -d "$TOP/corpus/fr" ] || skip_all "corpus/fr is absent"
-plan 39
+plan 41
 
 # A small corpus: the first 25 messages of each category of corpus/fr.
 for d in "$TOP"/corpus/fr/*/; do
@@ -34,6 +34,17 @@ check "training is deterministic whatever the threads (identical files)" cmp -s 
 is "--quiet prints nothing" "$(cat "$TMP/q")" ""
 SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/c.model" --seed 7 --quiet
 check "another seed gives another model" sh -c "! cmp -s '$TMP/a.model' '$TMP/c.model'"
+
+# A word repeated past what a message's packed term entry holds (63) still
+# counts whole: 100 and 300 repeats train different models, 300 twice the same.
+for k in 100 300 300b; do
+	cp -r "$TMP/small" "$TMP/rep$k"
+	f=$(find "$TMP/rep$k" -type f | sort | head -1)
+	awk -v n="${k%b}" 'BEGIN { printf "\n"; for (i = 0; i < n; i++) printf "cotisation adhesion "; printf "\n" }' >>"$f"
+	SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/rep$k" --out "$TMP/rep$k.model" --quiet
+done
+check "a term counted 100 or 300 times in a message: two models" sh -c "! cmp -s '$TMP/rep100.model' '$TMP/rep300.model'"
+check "the same counts past 63: the same model" cmp -s "$TMP/rep300.model" "$TMP/rep300b.model"
 
 # --c auto: C by cross-validation, the search shown, the same model as that C given.
 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/m" --c many 2>"$TMP/e"; is "bad --c: 64" $? 64
