@@ -28,11 +28,16 @@ void strtab_drop_index(struct strtab *t)
 {
 	if (!t->slots_borrowed)
 		free(t->slots);
-	free(t->hash);
 	t->slots = NULL;
-	t->hash = NULL;
 	t->mask = 0;
 	t->slots_borrowed = 1;  /* read-only from now on */
+}
+
+void strtab_drop_hashes(struct strtab *t)
+{
+	strtab_drop_index(t);
+	free(t->hash);
+	t->hash = NULL;
 }
 
 /*

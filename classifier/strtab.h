@@ -53,10 +53,13 @@ int64_t strtab_find(const struct strtab *t, const char *s, size_t len);
 int64_t strtab_intern_h(struct strtab *t, const char *s, size_t len, uint64_t h, int *added);
 int64_t strtab_intern(struct strtab *t, const char *s, size_t len, int *added);
 
-/* Frees the lookup index (slots and hashes), keeping the strings: t is then
- * only read with strtab_str (finding gives -1, inserting fails with EPERM)
- * and released as before. */
+/* Frees the lookup index (the slots), keeping the strings and their hashes:
+ * t is then only read, with strtab_str and t->hash (finding gives -1,
+ * inserting fails with EPERM), and released as before. */
 void strtab_drop_index(struct strtab *t);
+
+/* As strtab_drop_index, and frees the hashes too (t->hash is then NULL). */
+void strtab_drop_hashes(struct strtab *t);
 
 /* The string of id (NUL-terminated, borrowed from t); *len when len is not NULL. */
 static inline const char *strtab_str(const struct strtab *t, uint32_t id, size_t *len)

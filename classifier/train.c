@@ -602,6 +602,15 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 			v->src_worker[g] = (uint16_t)k;
 		}
 	}
+	/* Merged: the dictionaries' indexes and the first messages are done with,
+	 * and their pages serve what follows. */
+	for (unsigned k = 0; k < nworkers; k++) {
+		strtab_drop_index(&t->w[k].dict);
+		free(t->w[k].first);
+		t->w[k].first = NULL;
+	}
+	free(v->first);
+	v->first = NULL;
 	uint32_t ng = v->ng;
 	if (!(v->df = big_calloc(ng ? ng : 1, sizeof *v->df)) ||
 	    !(v->final = big_alloc((ng ? ng : 1) * sizeof *v->final)))
@@ -651,6 +660,8 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 			cand[nc].h = src_dict(v, t, g)->hash[v->src[g]];
 			cand[nc++].g = g;
 		}
+	for (unsigned k = 0; k < nworkers; k++)
+		strtab_drop_hashes(&t->w[k].dict);
 	if (sort_by_hash(cand, nc) < 0) {
 		free(cand);
 		return errf(err, errsz, "out of memory");
@@ -1168,16 +1179,8 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	}
 	for (uint32_t j = 0; j < v.nfeat; j++)
 		idf[j] = (float)(log((1.0 + (double)c->n) / (1.0 + v.df[v.feat_g[j]])) + 1.0);
-	/* The merge is done: only the strings of the terms kept, and where they
-	 * are, are read from now on (model_vocab). */
-	for (unsigned k = 0; k < threads; k++) {
-		strtab_drop_index(&t.w[k].dict);
-		free(t.w[k].first);
-		t.w[k].first = NULL;
-	}
 	free(v.df);
-	free(v.first);
-	v.df = v.first = NULL;
+	v.df = NULL;
 
 	x.nrows = (uint32_t)c->n;
 	x.ncols = v.nfeat;

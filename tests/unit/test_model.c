@@ -556,7 +556,8 @@ static void test_hash(void **state)
 	assert_true(strtab_hash("b:cotisation annuelle", 21) == 0x8a5a22df09516b1aULL);
 }
 
-/* Without its index a table keeps its strings, finds nothing and takes no more. */
+/* Without its index a table keeps its strings (and hashes, until they are
+ * dropped too), finds nothing and takes no more. */
 static void test_drop_index(void **state)
 {
 	(void)state;
@@ -569,12 +570,13 @@ static void test_drop_index(void **state)
 	}
 	strtab_drop_index(&t);
 	assert_null(t.slots);
-	assert_null(t.hash);
+	assert_non_null(t.hash);
 	for (int j = 0; j < 300; j++) {
 		int n = snprintf(term, sizeof term, "b:t%d", j);
 		size_t len;
 		assert_string_equal(strtab_str(&t, (uint32_t)j, &len), term);
 		assert_int_equal(len, n);
+		assert_true(t.hash[j] == strtab_hash(term, (size_t)n));
 		assert_int_equal(strtab_find(&t, term, (size_t)n), -1);
 	}
 	uint64_t hs[2] = { strtab_hash("b:t1", 4), strtab_hash("b:new", 5) };
@@ -586,6 +588,9 @@ static void test_drop_index(void **state)
 	assert_int_equal(strtab_intern(&t, "b:new", 5, NULL), -1);
 	assert_int_equal(errno, EPERM);
 	assert_int_equal(t.n, 300);
+	strtab_drop_hashes(&t);
+	assert_null(t.hash);
+	assert_string_equal(strtab_str(&t, 299, NULL), "b:t299");
 	strtab_release(&t);
 }
 
