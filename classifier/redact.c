@@ -1,6 +1,7 @@
 #include "classifier/redact.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,18 +99,44 @@ static pcre2_code *compile(const char *pat, char *err, size_t errsz)
 	return re;
 }
 
+/* The patterns, compiled once for the process and shared by every redactor
+ * (each has its own match data), as zones.c does. */
+static struct {
+	pthread_once_t once;
+	pcre2_code *email, *phone, *iban, *url;
+	char err[256];
+} shared = { .once = PTHREAD_ONCE_INIT };
+
+static void shared_compile(void)
+{
+	char *e = shared.err;
+	size_t es = sizeof shared.err;
+	if (!(shared.email = compile(pat_email, e, es)) || !(shared.phone = compile(pat_phone, e, es)) ||
+	    !(shared.iban = compile(pat_iban, e, es)) || !(shared.url = compile(pat_url, e, es)))
+		return;
+}
+
+int redact_prepare(char *err, size_t errsz)
+{
+	pthread_once(&shared.once, shared_compile);
+	if (!shared.url)
+		return errf(err, errsz, "%s", shared.err);
+	return 0;
+}
+
 struct redactor *redact_new(char *err, size_t errsz)
 {
+	if (redact_prepare(err, errsz) < 0)
+		return NULL;
 	struct redactor *r = calloc(1, sizeof *r);
 	if (!r) {
 		errf(err, errsz, "redact: out of memory");
 		return NULL;
 	}
-	if (!(r->email = compile(pat_email, err, errsz)) ||
-	    !(r->phone = compile(pat_phone, err, errsz)) ||
-	    !(r->iban = compile(pat_iban, err, errsz)) ||
-	    !(r->url = compile(pat_url, err, errsz)))
-		goto fail;
+	r->email = shared.email;
+	r->phone = shared.phone;
+	r->iban = shared.iban;
+	r->url = shared.url;
 	r->md = pcre2_match_data_create(4, NULL);
 	if (!r->md) {
 		errf(err, errsz, "redact: out of memory");
@@ -136,10 +163,6 @@ void redact_free(struct redactor *r)
 {
 	if (!r)
 		return;
-	pcre2_code_free(r->email);
-	pcre2_code_free(r->phone);
-	pcre2_code_free(r->iban);
-	pcre2_code_free(r->url);
 	pcre2_match_data_free(r->md);
 	free(r);
 }

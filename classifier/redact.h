@@ -19,6 +19,8 @@ enum redact_kind { REDACT_EMAIL, REDACT_PHONE, REDACT_IBAN, REDACT_URL };
 
 struct redactor;
 
+/* As zones_prepare, for the personal-data patterns every redactor shares. */
+int redact_prepare(char *err, size_t errsz);
 struct redactor *redact_new(char *err, size_t errsz);
 void redact_free(struct redactor *r);
 

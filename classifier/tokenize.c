@@ -179,6 +179,11 @@ static void cache_clear(struct tokenizer *t)
 	t->alen = 0;
 }
 
+int tok_prepare(char *err, size_t errsz)
+{
+	return redact_prepare(err, errsz) < 0 || zones_prepare(err, errsz) < 0 ? -1 : 0;
+}
+
 struct tokenizer *tok_new(const struct tok_opts *o, char *err, size_t errsz)
 {
 	if (o->lang != TOK_LANG_FR && o->lang != TOK_LANG_EN) {

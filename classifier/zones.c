@@ -1,6 +1,7 @@
 #include "classifier/zones.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,21 +356,55 @@ static pcre2_code *compile(const char *name, const char *pat, char *err, size_t 
 	return re;
 }
 
+/*
+ * The patterns, compiled (and JIT-compiled: most of a zoner's making) once
+ * for the process and shared by every zoner, as PCRE2 allows: a compiled
+ * pattern is only read by matching, each zoner having its own match data.
+ */
+static struct {
+	pthread_once_t once;
+	pcre2_code *qhdr, *fwdintro, *dash, *field, *device, *formula, *discl;
+	char err[256];
+} shared = { .once = PTHREAD_ONCE_INIT };
+
+static void shared_compile(void)
+{
+	char *e = shared.err;
+	size_t es = sizeof shared.err;
+	if (!(shared.qhdr = compile("quote header", pat_qhdr, e, es)) ||
+	    !(shared.fwdintro = compile("forward", pat_fwdintro, e, es)) ||
+	    !(shared.dash = compile("dash marker", pat_dash, e, es)) ||
+	    !(shared.field = compile("header field", pat_field, e, es)) ||
+	    !(shared.device = compile("device", pat_device, e, es)) ||
+	    !(shared.formula = compile("closing formula", pat_formula, e, es)) ||
+	    !(shared.discl = compile("disclaimer", pat_discl, e, es)))
+		return;
+}
+
+int zones_prepare(char *err, size_t errsz)
+{
+	pthread_once(&shared.once, shared_compile);
+	if (!shared.discl)
+		return errf(err, errsz, "%s", shared.err);
+	return 0;
+}
+
 struct zoner *zoner_new(char *err, size_t errsz)
 {
+	if (zones_prepare(err, errsz) < 0)
+		return NULL;
 	struct zoner *z = calloc(1, sizeof *z);
 	if (!z) {
 		errf(err, errsz, "zones: out of memory");
 		return NULL;
 	}
-	if (!(z->re_qhdr = compile("quote header", pat_qhdr, err, errsz)) ||
-	    !(z->re_fwdintro = compile("forward", pat_fwdintro, err, errsz)) ||
-	    !(z->re_dash = compile("dash marker", pat_dash, err, errsz)) ||
-	    !(z->re_field = compile("header field", pat_field, err, errsz)) ||
-	    !(z->re_device = compile("device", pat_device, err, errsz)) ||
-	    !(z->re_formula = compile("closing formula", pat_formula, err, errsz)) ||
-	    !(z->re_discl = compile("disclaimer", pat_discl, err, errsz)))
-		goto fail;
+	z->re_qhdr = shared.qhdr;
+	z->re_fwdintro = shared.fwdintro;
+	z->re_dash = shared.dash;
+	z->re_field = shared.field;
+	z->re_device = shared.device;
+	z->re_formula = shared.formula;
+	z->re_discl = shared.discl;
 	z->md = pcre2_match_data_create(4, NULL);
 	if (!z->md) {
 		errf(err, errsz, "zones: out of memory");
@@ -393,13 +428,6 @@ void zoner_free(struct zoner *z)
 {
 	if (!z)
 		return;
-	pcre2_code_free(z->re_qhdr);
-	pcre2_code_free(z->re_fwdintro);
-	pcre2_code_free(z->re_dash);
-	pcre2_code_free(z->re_field);
-	pcre2_code_free(z->re_device);
-	pcre2_code_free(z->re_formula);
-	pcre2_code_free(z->re_discl);
 	pcre2_match_data_free(z->md);
 	free(z->lines);
 	free(z);

@@ -55,8 +55,13 @@ struct zones {
 
 struct zoner;
 
-/* Compiles the patterns. Returns a zoner the caller frees with zoner_free(), or
- * NULL with err set (a pattern that fails to compile is a bug, not input). */
+/* Compiles the patterns, once for the process (every zoner shares them; any
+ * thread may call this, first or not). Returns 0, or -1 with err set (a
+ * pattern that fails to compile is a bug, not input). */
+int zones_prepare(char *err, size_t errsz);
+
+/* A zoner (the compiled patterns, see zones_prepare, and its own match
+ * state) the caller frees with zoner_free(), or NULL with err set. */
 struct zoner *zoner_new(char *err, size_t errsz);
 void zoner_free(struct zoner *z);
 

@@ -281,6 +281,16 @@ static void *list_run(void *arg)
 	return NULL;
 }
 
+/* The first PATH's listing, then the tokenizers' patterns (a failure there is
+ * reported by the workers), while the model loads. */
+static void *list_first(void *arg)
+{
+	char err[256];
+	list_run(arg);
+	(void)tok_prepare(err, sizeof err);
+	return NULL;
+}
+
 static void listing_release(struct listing *l)
 {
 	if (l->rc < 0)
@@ -336,7 +346,7 @@ static int cmd_classify(int argc, char **argv)
 	/* The first PATH is listed while the model loads. */
 	struct listing first = { .path = argv[optind] };
 	pthread_t lister;
-	int listing = pthread_create(&lister, NULL, list_run, &first) == 0;
+	int listing = pthread_create(&lister, NULL, list_first, &first) == 0;
 	struct model *m = load_model(model_path, o.explain ? 0 : MODEL_SCORING, &status);
 	if (listing)
 		pthread_join(lister, NULL);

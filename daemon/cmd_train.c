@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,13 +205,28 @@ static int parse_args(int argc, char **argv, struct train_args *a)
 	return -1;
 }
 
+/* The tokenizers' patterns, compiled while the corpus is listed (a failure
+ * there is reported when the tokenizers are made). */
+static void *prepare(void *arg)
+{
+	char err[256];
+	(void)arg;
+	(void)tok_prepare(err, sizeof err);
+	return NULL;
+}
+
 static int load_corpus(struct train_args *a, struct corpus *c)
 {
 	char err[512];
 	for (size_t k = 0; k < a->ncorpora; k++)
 		if (access(a->corpora[k], R_OK) < 0)
 			return cmd_fail(EX_NOINPUT, "%s: %s", a->corpora[k], strerror(errno));
-	if (corpus_scan(c, a->corpora, a->ncorpora, err, sizeof err) < 0)
+	pthread_t th;
+	int preparing = pthread_create(&th, NULL, prepare, NULL) == 0;
+	int rc = corpus_scan(c, a->corpora, a->ncorpora, err, sizeof err);
+	if (preparing)
+		pthread_join(th, NULL);
+	if (rc < 0)
 		return cmd_fail(EX_DATAERR, "%s", err);
 	for (size_t l = 0; l < c->nlabels; l++) {
 		size_t n = 0;

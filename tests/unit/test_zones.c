@@ -3,6 +3,7 @@
  * itself (empty, no final newline, CRLF, huge lines, invalid UTF-8). */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -321,6 +322,67 @@ static void test_invalid_utf8(void **state)
 	free(z);
 }
 
+/* A message with every kind of zone; the zones of its lines, as wanted. */
+static const char shared_text[] =
+	"Bonjour,\nje voudrais adh\xc3\xa9rer.\n\nCordialement,\nMarie Dupont\n06 12 34 56 78\n"
+	"\nLe lun. 3 mars 2025 \xc3\xa0 10:12, Paul a \xc3\xa9" "crit :\n> Bienvenue\n";
+
+struct split_job {
+	int rounds;
+	int bad;
+};
+
+/* Each thread its own zoner; the patterns are the process's. */
+static void *split_many(void *arg)
+{
+	struct split_job *j = arg;
+	char err[256];
+	struct zoner *z = zoner_new(err, sizeof err);
+	if (!z) {
+		j->bad = -1;
+		return NULL;
+	}
+	struct zones zs = { 0 };
+	for (int r = 0; r < j->rounds; r++) {
+		if (zones_split(z, shared_text, sizeof shared_text - 1, &zs) < 0 ||
+		    zone_at(&zs, 0) != ZONE_BODY ||
+		    zone_at(&zs, strstr(shared_text, "Marie") - shared_text) != ZONE_SIGNATURE ||
+		    zone_at(&zs, strstr(shared_text, "> Bien") - shared_text) != ZONE_QUOTE)
+			j->bad++;
+	}
+	zones_release(&zs);
+	zoner_free(z);
+	return NULL;
+}
+
+/* Zoners share their compiled patterns: freeing one leaves the others (and
+ * those made later) whole, and zoners on several threads at once match alike. */
+static void test_shared_patterns(void **state)
+{
+	char err[256];
+	assert_int_equal(zones_prepare(err, sizeof err), 0);
+	struct zoner *a = zoner_new(err, sizeof err);
+	assert_non_null(a);
+	zoner_free(a);
+	struct split_job once = { 1, 0 };
+	split_many(&once);
+	assert_int_equal(once.bad, 0);
+	size_t n;
+	enum zone *z = line_zones(*state, shared_text, sizeof shared_text - 1, &n);
+	assert_int_equal(z[0], ZONE_BODY);
+	free(z);
+	pthread_t th[4];
+	struct split_job jobs[4];
+	for (int k = 0; k < 4; k++) {
+		jobs[k] = (struct split_job){ 300, 0 };
+		assert_int_equal(pthread_create(&th[k], NULL, split_many, &jobs[k]), 0);
+	}
+	for (int k = 0; k < 4; k++) {
+		pthread_join(th[k], NULL);
+		assert_int_equal(jobs[k].bad, 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_not_markers),
 		cmocka_unit_test(test_huge_lines),
 		cmocka_unit_test(test_invalid_utf8),
+		cmocka_unit_test(test_shared_patterns),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
