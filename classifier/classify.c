@@ -213,7 +213,7 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	r->msg_flags = msg->flags;
 	if (nreasons > CLF_MAX_REASONS)
 		nreasons = CLF_MAX_REASONS;
-	if (!strtab_has_strings(&m->terms))
+	if (!model_has_terms(m))
 		nreasons = 0;  /* loaded for scoring only */
 	w->nhs = 0;
 	w->oom = 0;

@@ -37,8 +37,7 @@ enum {
 };
 
 struct redactor {
-	pcre2_code *email, *phone, *iban, *url;
-	pcre2_match_data *md;
+	pcre2_match_data *md;  /* its own; the patterns are the process's (shared) */
 	unsigned char trig[256];
 	unsigned char alnum[256];  /* ASCII letters and digits */
 	unsigned char local[256];  /* bytes of an address' local part */
@@ -104,6 +103,7 @@ static pcre2_code *compile(const char *pat, char *err, size_t errsz)
 static struct {
 	pthread_once_t once;
 	pcre2_code *email, *phone, *iban, *url;
+	int ok;         /* all compiled; else err says which failed */
 	char err[256];
 } shared = { .once = PTHREAD_ONCE_INIT };
 
@@ -111,15 +111,15 @@ static void shared_compile(void)
 {
 	char *e = shared.err;
 	size_t es = sizeof shared.err;
-	if (!(shared.email = compile(pat_email, e, es)) || !(shared.phone = compile(pat_phone, e, es)) ||
-	    !(shared.iban = compile(pat_iban, e, es)) || !(shared.url = compile(pat_url, e, es)))
-		return;
+	shared.ok = (shared.email = compile(pat_email, e, es)) &&
+		    (shared.phone = compile(pat_phone, e, es)) &&
+		    (shared.iban = compile(pat_iban, e, es)) && (shared.url = compile(pat_url, e, es));
 }
 
 int redact_prepare(char *err, size_t errsz)
 {
 	pthread_once(&shared.once, shared_compile);
-	if (!shared.url)
+	if (!shared.ok)
 		return errf(err, errsz, "%s", shared.err);
 	return 0;
 }
@@ -133,10 +133,6 @@ struct redactor *redact_new(char *err, size_t errsz)
 		errf(err, errsz, "redact: out of memory");
 		return NULL;
 	}
-	r->email = shared.email;
-	r->phone = shared.phone;
-	r->iban = shared.iban;
-	r->url = shared.url;
 	r->md = pcre2_match_data_create(4, NULL);
 	if (!r->md) {
 		errf(err, errsz, "redact: out of memory");
@@ -194,7 +190,7 @@ static int email_at(struct redactor *r, const unsigned char *s, size_t len, size
 		b++;
 	if (b == at)
 		return 0;
-	size_t e = match_at(r, r->email, s, len, b);
+	size_t e = match_at(r, shared.email, s, len, b);
 	if (!e)
 		return 0;
 	*ms = b;
@@ -291,7 +287,7 @@ int redact_next(struct redactor *r, const char *text, size_t len, size_t from,
 		if (i > 0 && t & (T_PLUS | T_ZERO) && s[i - 1] == '+')
 			continue;
 		if (t & (T_PLUS | T_ZERO) && i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9') {
-			me = match_at(r, r->phone, s, len, i);
+			me = match_at(r, shared.phone, s, len, i);
 			if (me) {
 				/* "+CC ..." and "00CC ...": 8 to 15 digits (E.164). */
 				int intl = s[i] == '+' || s[i + 1] == '0';
@@ -304,7 +300,7 @@ int redact_next(struct redactor *r, const char *text, size_t len, size_t from,
 		} else if (t & T_UPPER && i + 3 < len && s[i + 1] >= 'A' && s[i + 1] <= 'Z' &&
 			   s[i + 2] >= '0' && s[i + 2] <= '9' && s[i + 3] >= '0' &&
 			   s[i + 3] <= '9') {
-			me = match_at(r, r->iban, s, len, i);
+			me = match_at(r, shared.iban, s, len, i);
 			if (me) {
 				size_t bban = 0;
 				for (size_t j = i + 4; j < me; j++)
@@ -318,7 +314,7 @@ int redact_next(struct redactor *r, const char *text, size_t len, size_t from,
 		if (t & T_URL && (ieq_prefix(s + i, len - i, "http://") ||
 				  ieq_prefix(s + i, len - i, "https://") ||
 				  ieq_prefix(s + i, len - i, "www."))) {
-			me = match_at(r, r->url, s, len, i);
+			me = match_at(r, shared.url, s, len, i);
 			if (me) {
 				k = REDACT_URL;
 				goto found;

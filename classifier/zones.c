@@ -98,9 +98,7 @@ struct kwslot {
 };
 
 struct zoner {
-	pcre2_code *re_qhdr, *re_fwdintro, *re_dash, *re_field, *re_device, *re_formula,
-		*re_discl;
-	pcre2_match_data *md;
+	pcre2_match_data *md;  /* its own; the patterns are the process's (shared) */
 	struct zline *lines;
 	size_t nlines, cap;
 	struct kwslot kw[KW_SLOTS];
@@ -364,6 +362,7 @@ static pcre2_code *compile(const char *name, const char *pat, char *err, size_t 
 static struct {
 	pthread_once_t once;
 	pcre2_code *qhdr, *fwdintro, *dash, *field, *device, *formula, *discl;
+	int ok;         /* all compiled; else err says which failed */
 	char err[256];
 } shared = { .once = PTHREAD_ONCE_INIT };
 
@@ -371,20 +370,19 @@ static void shared_compile(void)
 {
 	char *e = shared.err;
 	size_t es = sizeof shared.err;
-	if (!(shared.qhdr = compile("quote header", pat_qhdr, e, es)) ||
-	    !(shared.fwdintro = compile("forward", pat_fwdintro, e, es)) ||
-	    !(shared.dash = compile("dash marker", pat_dash, e, es)) ||
-	    !(shared.field = compile("header field", pat_field, e, es)) ||
-	    !(shared.device = compile("device", pat_device, e, es)) ||
-	    !(shared.formula = compile("closing formula", pat_formula, e, es)) ||
-	    !(shared.discl = compile("disclaimer", pat_discl, e, es)))
-		return;
+	shared.ok = (shared.qhdr = compile("quote header", pat_qhdr, e, es)) &&
+		    (shared.fwdintro = compile("forward", pat_fwdintro, e, es)) &&
+		    (shared.dash = compile("dash marker", pat_dash, e, es)) &&
+		    (shared.field = compile("header field", pat_field, e, es)) &&
+		    (shared.device = compile("device", pat_device, e, es)) &&
+		    (shared.formula = compile("closing formula", pat_formula, e, es)) &&
+		    (shared.discl = compile("disclaimer", pat_discl, e, es));
 }
 
 int zones_prepare(char *err, size_t errsz)
 {
 	pthread_once(&shared.once, shared_compile);
-	if (!shared.discl)
+	if (!shared.ok)
 		return errf(err, errsz, "%s", shared.err);
 	return 0;
 }
@@ -398,13 +396,6 @@ struct zoner *zoner_new(char *err, size_t errsz)
 		errf(err, errsz, "zones: out of memory");
 		return NULL;
 	}
-	z->re_qhdr = shared.qhdr;
-	z->re_fwdintro = shared.fwdintro;
-	z->re_dash = shared.dash;
-	z->re_field = shared.field;
-	z->re_device = shared.device;
-	z->re_formula = shared.formula;
-	z->re_discl = shared.discl;
 	z->md = pcre2_match_data_create(4, NULL);
 	if (!z->md) {
 		errf(err, errsz, "zones: out of memory");
@@ -537,7 +528,7 @@ static int contains(const unsigned char *s, size_t n, const char *lit)
 static enum lcls classify_dashes(struct zoner *z, const unsigned char *text, size_t off,
 				 size_t n)
 {
-	if (!slice_match(z, z->re_dash, text, off, n))
+	if (!slice_match(z, shared.dash, text, off, n))
 		return L_TEXT;
 	PCRE2_SIZE *ov = pcre2_get_ovector_pointer(z->md);
 	const unsigned char *w = text + off + ov[2];
@@ -610,7 +601,7 @@ static void classify(struct zoner *z, const unsigned char *text, size_t i)
 					continue;
 				size_t n = l->off + te - f->off;
 				if (n <= SLICE_MAX &&
-				    slice_match(z, z->re_qhdr, text, f->off, n)) {
+				    slice_match(z, shared.qhdr, text, f->off, n)) {
 					for (size_t j = i - back; j <= i; j++) {
 						z->lines[j].cls = L_QHDR;
 						z->lines[j].link = i;
@@ -619,7 +610,7 @@ static void classify(struct zoner *z, const unsigned char *text, size_t i)
 				}
 			}
 		}
-		if (l->kw & K_FWDI && slice_match(z, z->re_fwdintro, text, l->off, te)) {
+		if (l->kw & K_FWDI && slice_match(z, shared.fwdintro, text, l->off, te)) {
 			l->cls = L_FWD;
 			return;
 		}
@@ -627,18 +618,18 @@ static void classify(struct zoner *z, const unsigned char *text, size_t i)
 	if (!l->kw)
 		return;
 	if (l->kw & K_FIELD && memchr(s, ':', te < 32 ? te : 32) &&
-	    slice_match(z, z->re_field, text, l->off, te)) {
+	    slice_match(z, shared.field, text, l->off, te)) {
 		l->cls = L_FIELD;
 		if (l->kw & K_FROM)
 			l->flags |= F_FROM;
 		return;
 	}
-	if (l->kw & K_DEVICE && te <= 120 && slice_match(z, z->re_device, text, l->off, te)) {
+	if (l->kw & K_DEVICE && te <= 120 && slice_match(z, shared.device, text, l->off, te)) {
 		l->cls = L_DEVICE;
 		return;
 	}
 	if (l->kw & K_FORMULA && (te <= 60 || (l->kw & K_LONG && te <= 250)) &&
-	    slice_match(z, z->re_formula, text, l->off, te)) {
+	    slice_match(z, shared.formula, text, l->off, te)) {
 		l->cls = L_FORMULA;
 		return;
 	}
@@ -648,7 +639,7 @@ static void classify(struct zoner *z, const unsigned char *text, size_t i)
 		if (after == te || !memchr("cemitCEMIT", s[after], 10))
 			return;
 	}
-	if (l->kw & K_DISCL && slice_match(z, z->re_discl, text, l->off, te))
+	if (l->kw & K_DISCL && slice_match(z, shared.discl, text, l->off, te))
 		l->cls = L_DISCL;
 }
 
