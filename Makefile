@@ -42,7 +42,7 @@ ifneq ($(FUZZ),)
 OPT      += -fsanitize=fuzzer-no-link -DTRIAGE_FUZZ=1
 endif
 
-PKGS     := libetpan libcurl gnutls libpcre2-8 yaml-0.1 sqlite3 libxml-2.0 libutf8proc zlib
+PKGS     := libetpan libcurl gnutls libpcre2-8 yaml-0.1 sqlite3 libxml-2.0 libutf8proc zlib liburing
 # libetpan's .pc links with Debian's no-pie spec file: drop it, triage is PIE.
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl and libxml2 are not linked: `run` opens libcurl when it sets up SMTP

@@ -6,9 +6,11 @@
 #include <unistd.h>
 
 struct par_job {
-	par_fn fn;
+	par_fn fn;           /* one index at a time, or */
+	par_run_fn rfn;      /* runs of up to max indexes */
 	void *ctx;
-	size_t n;
+	size_t n, max;
+	unsigned threads;
 	atomic_size_t next;
 };
 
@@ -20,11 +22,25 @@ struct par_thread {
 
 static void par_run(struct par_job *job, unsigned worker)
 {
+	if (job->fn) {
+		for (;;) {
+			size_t i = atomic_fetch_add(&job->next, 1);
+			if (i >= job->n)
+				return;
+			job->fn(job->ctx, worker, i);
+		}
+	}
+	size_t i = atomic_load(&job->next), len;
 	for (;;) {
-		size_t i = atomic_fetch_add(&job->next, 1);
-		if (i >= job->n)
-			return;
-		job->fn(job->ctx, worker, i);
+		do {
+			if (i >= job->n)
+				return;
+			/* a quarter of each thread's share of what is left */
+			len = (job->n - i) / (4 * (size_t)job->threads);
+			len = len < 1 ? 1 : len > job->max ? job->max : len;
+		} while (!atomic_compare_exchange_weak(&job->next, &i, i + len));
+		job->rfn(job->ctx, worker, i, len);
+		i = atomic_load(&job->next);
 	}
 }
 
@@ -41,20 +57,17 @@ unsigned par_default_threads(void)
 	return n < 1 ? 1 : n > 8 ? 8 : (unsigned)n;
 }
 
-int par_for(unsigned threads, size_t n, par_fn fn, void *ctx)
+/* Runs job on job->threads threads, this one among them. */
+static int par_start(struct par_job *job)
 {
-	struct par_job job = { fn, ctx, n, 0 };
-	if (threads < 1)
-		threads = 1;
-	if (threads > n)
-		threads = n ? (unsigned)n : 1;
+	unsigned threads = job->threads;
 	struct par_thread *t = threads > 1 ? calloc(threads - 1, sizeof *t) : NULL;
 	unsigned started = 0;
 	int r = 0;
 	if (threads > 1 && !t)
 		r = -1;
 	for (unsigned k = 1; t && k < threads; k++) {
-		t[started].job = &job;
+		t[started].job = job;
 		t[started].worker = k;
 		if (pthread_create(&t[started].th, NULL, par_main, &t[started]) != 0) {
 			r = -1;
@@ -62,9 +75,31 @@ int par_for(unsigned threads, size_t n, par_fn fn, void *ctx)
 		}
 		started++;
 	}
-	par_run(&job, 0);
+	par_run(job, 0);
 	for (unsigned k = 0; k < started; k++)
 		pthread_join(t[k].th, NULL);
 	free(t);
 	return r;
+}
+
+static unsigned clamp_threads(unsigned threads, size_t n)
+{
+	if (threads < 1)
+		threads = 1;
+	if (threads > n)
+		threads = n ? (unsigned)n : 1;
+	return threads;
+}
+
+int par_for(unsigned threads, size_t n, par_fn fn, void *ctx)
+{
+	struct par_job job = { .fn = fn, .ctx = ctx, .n = n, .threads = clamp_threads(threads, n) };
+	return par_start(&job);
+}
+
+int par_for_runs(unsigned threads, size_t n, size_t max, par_run_fn fn, void *ctx)
+{
+	struct par_job job = { .rfn = fn, .ctx = ctx, .n = n, .max = max ? max : 1,
+			       .threads = clamp_threads(threads, n) };
+	return par_start(&job);
 }

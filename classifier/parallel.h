@@ -14,6 +14,17 @@ typedef void (*par_fn)(void *ctx, unsigned worker, size_t i);
 
 int par_for(unsigned threads, size_t n, par_fn fn, void *ctx);
 
+/*
+ * As par_for, but fn(ctx, worker, i, len) is given runs of consecutive
+ * indexes [i, i + len): long ones (at most max) while much is left, shorter
+ * ones towards the end (a share of what is left, at least 1), so that the
+ * threads still finish together. For work that is cheaper done several
+ * items at a time (reading files in batches).
+ */
+typedef void (*par_run_fn)(void *ctx, unsigned worker, size_t i, size_t len);
+
+int par_for_runs(unsigned threads, size_t n, size_t max, par_run_fn fn, void *ctx);
+
 /* Threads to use when the caller asked for 0: online CPUs, at most 8. */
 unsigned par_default_threads(void);
 

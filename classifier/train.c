@@ -31,6 +31,7 @@
 #include "classifier/linear.h"
 #include "classifier/model_impl.h"
 #include "classifier/parallel.h"
+#include "classifier/readbatch.h"
 #include "classifier/strtab.h"
 #include "common/buf.h"
 #include "common/util.h"
@@ -106,6 +107,7 @@ struct pend {
 struct tworker {
 	struct tokenizer *tok;
 	char *rbuf;          /* CLF_READ_BUF bytes for the files that fit */
+	struct readbatch *rb;  /* reads them in batches (NULL: one by one) */
 	struct strtab dict;
 	uint32_t *first;     /* local id -> index of the first message holding it */
 	uint32_t *surf;      /* local id -> offset of its readable form in surfbuf */
@@ -205,6 +207,8 @@ static void tw_reading_release(struct tworker *w)
 	w->tok = NULL;
 	free(w->rbuf);
 	w->rbuf = NULL;
+	rb_free(w->rb);
+	w->rb = NULL;
 	buf_release(&w->arena);
 	free(w->pend);
 	w->pend = NULL;
@@ -324,9 +328,9 @@ static void tctx_fail(struct tctx *t, const char *msg)
 	pthread_mutex_unlock(&t->lock);
 }
 
-static void read_one(void *ctx, unsigned worker, size_t i)
+/* Message i; pre: its bytes when already read (pre_len of them), else NULL. */
+static void read_one(struct tctx *t, unsigned worker, size_t i, char *pre, size_t pre_len)
 {
-	struct tctx *t = ctx;
 	struct tworker *w = &t->w[worker];
 	if (atomic_load(&t->failed))
 		return;
@@ -335,10 +339,12 @@ static void read_one(void *ctx, unsigned worker, size_t i)
 	const char *path = t->c->paths[i];
 	struct msg_limits lim = t->o->limits;
 	size_t total;
-	/* The corpus's files are regular files (corpus_scan lists no other). */
-	char *raw = clf_read_file_into(path, lim.max_size, w->rbuf, CLF_READ_BUF, &len, &total, err,
-				       sizeof err);
-	if (!raw) {
+	char *raw;
+	if (pre && pre_len <= lim.max_size) {
+		raw = pre;
+		len = total = pre_len;
+	} else if (!(raw = clf_read_file_into(path, lim.max_size, w->rbuf, CLF_READ_BUF, &len,
+					      &total, err, sizeof err))) {
 		tctx_fail(t, err);
 		return;
 	}
@@ -350,7 +356,7 @@ static void read_one(void *ctx, unsigned worker, size_t i)
 	buf_reset(&w->arena);
 	int r = tok_message(w->tok, &m, tw_emit, w);
 	msg_release(&m);
-	if (raw != w->rbuf)
+	if (raw != w->rbuf && raw != pre)
 		free(raw);
 	if (r < 0 || w->oom || finish_doc(w) < 0) {
 		tctx_fail(t, errno == E2BIG ? "too many distinct terms in the corpus"
@@ -379,6 +385,25 @@ static void read_one(void *ctx, unsigned worker, size_t i)
 	size_t done = atomic_fetch_add(&t->done, 1) + 1;
 	if (worker == 0 && t->o->progress && (done & 255) == 0)
 		t->o->progress(t->o->progress_ctx, "reading", done, t->c->n);
+}
+
+/* Messages [i, i + n), n <= RB_FILES: the corpus's files are regular files
+ * (corpus_scan lists no other), read in one batch where the kernel allows. */
+static void read_run(void *ctx, unsigned worker, size_t i, size_t n)
+{
+	struct tctx *t = ctx;
+	struct readbatch *rb = t->w[worker].rb;
+	if (rb) {
+		const char *paths[RB_FILES] = { 0 };
+		for (size_t k = 0; k < n; k++)
+			paths[k] = t->c->paths[i + k];
+		rb_read(rb, paths, (unsigned)n);
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t len = 0;
+		char *pre = rb ? rb_get(rb, (unsigned)k, &len) : NULL;
+		read_one(t, worker, i + k, pre, len);
+	}
 }
 
 /* ---- a small sort for row entries (hot: one per message) ------------------ */
@@ -1153,10 +1178,11 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 			errf(err, errsz, "out of memory");
 			goto out;
 		}
+		t.w[k].rb = rb_new(CLF_READ_BUF);  /* NULL: the files are read one by one */
 	}
 	/* par_for fails only when a thread could not start; the others, and this
 	 * one, then do all the work: nothing to handle. */
-	par_for(threads, c->n, read_one, &t);
+	par_for_runs(threads, c->n, RB_FILES, read_run, &t);
 	if (atomic_load(&t.failed)) {
 		errf(err, errsz, "%s", t.err);
 		goto out;
@@ -1443,6 +1469,7 @@ out:
 	for (unsigned k = 0; t.w && k < threads; k++) {
 		tok_free(t.w[k].tok);
 		free(t.w[k].rbuf);
+		rb_free(t.w[k].rb);
 		strtab_release(&t.w[k].dict);
 		buf_release(&t.w[k].surfbuf);
 		free(t.w[k].first);

@@ -13,6 +13,7 @@
 
 #include "classifier/classifier.h"
 #include "classifier/parallel.h"
+#include "classifier/readbatch.h"
 #include "daemon/cmdline.h"
 #include "daemon/commands.h"
 #include "daemon/report.h"
@@ -81,6 +82,7 @@ struct batch {
 	const struct model *m;
 	struct clf_worker **workers;  /* each made by its own thread, at its first item */
 	char **bufs;                  /* and its buffer for the files (CLF_READ_BUF) */
+	struct readbatch **rbs;       /* and its batch reader (NULL: one by one) */
 	int listed;                   /* the paths are regular files (a directory's) */
 	atomic_int broken;            /* a worker could not be made: werr says why */
 	char werr[256];
@@ -91,29 +93,45 @@ struct batch {
 	struct msg_limits lim;
 };
 
-static void classify_one(void *ctx, unsigned worker, size_t i)
+/* The worker's state, made at its first item: 0, or -1 (b->broken set). */
+static int worker_ready(struct batch *b, unsigned worker)
 {
-	struct batch *b = ctx;
+	if (b->workers[worker])
+		return 0;
+	char err[sizeof b->werr];
+	if (!(b->workers[worker] = clf_worker_new(b->m, err, sizeof err)) ||
+	    !(b->bufs[worker] = malloc(CLF_READ_BUF))) {
+		if (b->workers[worker])
+			snprintf(err, sizeof err, "out of memory");
+		if (!atomic_exchange(&b->broken, 1))
+			memcpy(b->werr, err, sizeof err);
+		return -1;
+	}
+	/* Files found in a directory are read in batches where the kernel
+	 * allows it (else, and for the others, one by one). */
+	if (b->listed)
+		b->rbs[worker] = rb_new(CLF_READ_BUF);
+	return 0;
+}
+
+/* Item i; pre: its bytes when already read (pre_len of them), else NULL. */
+static void classify_one(struct batch *b, unsigned worker, size_t i, char *pre, size_t pre_len)
+{
 	struct item *it = &b->items[i];
-	if (!b->workers[worker]) {
-		char err[sizeof b->werr];
-		if (!(b->workers[worker] = clf_worker_new(b->m, err, sizeof err)) ||
-		    !(b->bufs[worker] = malloc(CLF_READ_BUF))) {
-			if (b->workers[worker])
-				snprintf(err, sizeof err, "out of memory");
-			if (!atomic_exchange(&b->broken, 1))
-				memcpy(b->werr, err, sizeof err);
+	size_t len, total;
+	char *buf = b->bufs[worker];
+	char *raw;
+	if (pre && pre_len <= b->lim.max_size) {
+		raw = pre;
+		len = total = pre_len;
+	} else {
+		raw = clf_read_file_into(it->path, b->lim.max_size, buf,
+					 b->listed ? CLF_READ_BUF : 0, &len, &total, it->err,
+					 sizeof it->err);
+		if (!raw) {
 			it->ok = 0;
 			return;
 		}
-	}
-	size_t len, total;
-	char *buf = b->bufs[worker];
-	char *raw = clf_read_file_into(it->path, b->lim.max_size, buf, b->listed ? CLF_READ_BUF : 0,
-				       &len, &total, it->err, sizeof it->err);
-	if (!raw) {
-		it->ok = 0;
-		return;
 	}
 	struct clf_result *r = b->full ? &b->full[i] : &b->scratch[worker];
 	if (clf_classify_raw(b->workers[worker], raw, len, total, &b->lim, b->nreasons, r) < 0) {
@@ -130,8 +148,31 @@ static void classify_one(void *ctx, unsigned worker, size_t i)
 			memcpy(it->error, r->error, sizeof it->error);
 		it->r = b->full ? r : NULL;
 	}
-	if (raw != buf)
+	if (raw != buf && raw != pre)
 		free(raw);
+}
+
+/* Items [i, i + n), n <= RB_FILES. */
+static void classify_run(void *ctx, unsigned worker, size_t i, size_t n)
+{
+	struct batch *b = ctx;
+	if (worker_ready(b, worker) < 0) {
+		for (size_t k = 0; k < n; k++)
+			b->items[i + k].ok = 0;
+		return;
+	}
+	struct readbatch *rb = b->rbs[worker];
+	if (rb) {
+		const char *paths[RB_FILES] = { 0 };
+		for (size_t k = 0; k < n; k++)
+			paths[k] = b->items[i + k].path;
+		rb_read(rb, paths, (unsigned)n);
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t len = 0;
+		char *pre = rb ? rb_get(rb, (unsigned)k, &len) : NULL;
+		classify_one(b, worker, i + k, pre, len);
+	}
 }
 
 typedef void (*item_fn)(void *ctx, size_t index, const struct item *it);
@@ -153,12 +194,13 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, in
 	long failed = 0;
 	b.workers = calloc(threads, sizeof *b.workers);
 	b.bufs = calloc(threads, sizeof *b.bufs);
+	b.rbs = calloc(threads, sizeof *b.rbs);
 	b.items = calloc(CHUNK, sizeof *b.items);
 	if (nreasons)
 		b.full = calloc(CHUNK, sizeof *b.full);
 	else
 		b.scratch = calloc(threads, sizeof *b.scratch);
-	if (!b.workers || !b.bufs || !b.items || !(b.full || b.scratch)) {
+	if (!b.workers || !b.bufs || !b.rbs || !b.items || !(b.full || b.scratch)) {
 		cmd_fail(EX_OSERR, "out of memory");
 		failed = -1;
 		goto out;
@@ -169,7 +211,7 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, in
 			b.items[i].path = paths[start + i];
 			b.items[i].ok = 0;
 		}
-		par_for(threads, cnt, classify_one, &b);
+		par_for_runs(threads, cnt, RB_FILES, classify_run, &b);
 		if (atomic_load(&b.broken)) {
 			cmd_fail(EX_SOFTWARE, "%s", b.werr);
 			failed = -1;
@@ -189,9 +231,12 @@ out:
 			clf_worker_free(b.workers[k]);
 		if (b.bufs)
 			free(b.bufs[k]);
+		if (b.rbs)
+			rb_free(b.rbs[k]);
 	}
 	free(b.workers);
 	free(b.bufs);
+	free(b.rbs);
 	free(b.items);
 	free(b.full);
 	free(b.scratch);

@@ -8,7 +8,7 @@ set -eu
 
 build="gcc make pkg-config libc6-dev
  libetpan-dev libcurl4-gnutls-dev libgnutls28-dev libpcre2-dev libyaml-dev
- libstemmer-dev libsqlite3-dev libxml2-dev libutf8proc-dev zlib1g-dev gettext"
+ libstemmer-dev libsqlite3-dev libxml2-dev libutf8proc-dev zlib1g-dev liburing-dev gettext"
 # Tests: cmocka, clang for the libFuzzer targets and sanitizer runtimes, a real IMAP
 # server, an SMTP sink, openssl for test certificates, systemd-analyze for the unit.
 check="libcmocka-dev clang libclang-rt-14-dev dovecot-imapd python3-aiosmtpd openssl
