@@ -60,16 +60,26 @@ static const struct option options[] = {
 
 /* ---- classifying many files on several threads ------------------------------ */
 
-#define CHUNK 512
 #define NREASONS 5
 
 /*
- * A message of the chunk: what printing and evaluating read, copied from its
+ * Messages are classified by all the threads, the calling one among them, in
+ * runs of consecutive paths (up to RB_FILES, shorter towards the end), and
+ * printed in order by the calling thread as soon as the next one is done: no
+ * thread waits for the others between groups of messages. At most RING
+ * messages are kept between the one to print next and the last started
+ * (their results are what bounds memory, whatever the number of paths).
+ */
+#define RING 512
+
+/*
+ * A message in the ring: what printing and evaluating read, copied from its
  * result. The whole result (with the reasons, 4 KB) is kept only to explain:
- * a chunk of whole results is 2.3 MB of memory touched, a page per message.
+ * a ring of whole results is 2.3 MB of memory touched, a page per message.
  */
 struct item {
 	const char *path;
+	atomic_int done;             /* classified (or failed), not yet printed */
 	int ok;
 	char err[256];
 	int label, second, degraded;
@@ -80,17 +90,27 @@ struct item {
 
 struct batch {
 	const struct model *m;
+	char *const *paths;
+	size_t n;
+	unsigned threads;
 	struct clf_worker **workers;  /* each made by its own thread, at its first item */
 	char **bufs;                  /* and its buffer for the files (CLF_READ_BUF) */
 	struct readbatch **rbs;       /* and its batch reader (NULL: one by one) */
 	int listed;                   /* the paths are regular files (a directory's) */
 	atomic_int broken;            /* a worker could not be made: werr says why */
 	char werr[256];
-	struct item *items;
-	struct clf_result *full;      /* CHUNK whole results, when explaining */
+	struct item *items;           /* RING of them: item i in items[i % RING] */
+	struct clf_result *full;      /* RING whole results, when explaining */
 	struct clf_result *scratch;   /* one per worker, otherwise */
 	unsigned nreasons;
 	struct msg_limits lim;
+	atomic_size_t next;           /* the next item to start */
+	atomic_size_t printed;        /* items printed (written by the calling thread) */
+	/* Where a thread waits for room in the ring or for the next item to
+	 * print; the others wake it only when it said it waits. */
+	pthread_mutex_t lock;
+	pthread_cond_t moved;
+	atomic_int waiting;
 };
 
 /* The worker's state, made at its first item: 0, or -1 (b->broken set). */
@@ -117,7 +137,7 @@ static int worker_ready(struct batch *b, unsigned worker)
 /* Item i; pre: its bytes when already read (pre_len of them), else NULL. */
 static void classify_one(struct batch *b, unsigned worker, size_t i, char *pre, size_t pre_len)
 {
-	struct item *it = &b->items[i];
+	struct item *it = &b->items[i % RING];
 	size_t len, total;
 	char *buf = b->bufs[worker];
 	char *raw;
@@ -133,7 +153,7 @@ static void classify_one(struct batch *b, unsigned worker, size_t i, char *pre, 
 			return;
 		}
 	}
-	struct clf_result *r = b->full ? &b->full[i] : &b->scratch[worker];
+	struct clf_result *r = b->full ? &b->full[i % RING] : &b->scratch[worker];
 	if (clf_classify_raw(b->workers[worker], raw, len, total, &b->lim, b->nreasons, r) < 0) {
 		snprintf(it->err, sizeof it->err, "%s: out of memory", it->path);
 		it->ok = 0;
@@ -152,80 +172,203 @@ static void classify_one(struct batch *b, unsigned worker, size_t i, char *pre, 
 		free(raw);
 }
 
-/* Items [i, i + n), n <= RB_FILES. */
-static void classify_run(void *ctx, unsigned worker, size_t i, size_t n)
+static void wake(struct batch *b)
 {
-	struct batch *b = ctx;
-	if (worker_ready(b, worker) < 0) {
-		for (size_t k = 0; k < n; k++)
-			b->items[i + k].ok = 0;
-		return;
+	if (atomic_load(&b->waiting)) {
+		pthread_mutex_lock(&b->lock);
+		pthread_cond_broadcast(&b->moved);
+		pthread_mutex_unlock(&b->lock);
 	}
-	struct readbatch *rb = b->rbs[worker];
-	if (rb) {
-		const char *paths[RB_FILES] = { 0 };
-		for (size_t k = 0; k < n; k++)
-			paths[k] = b->items[i + k].path;
-		rb_read(rb, paths, (unsigned)n);
+}
+
+/* Waits until ready(b) (which reads only atomics). The thread that makes it
+ * true changes them first, then calls wake: either this thread sees the
+ * change, or wake sees this thread waiting (and takes the lock, which this
+ * thread holds until it sleeps). */
+static void wait_until(struct batch *b, int (*ready)(struct batch *))
+{
+	pthread_mutex_lock(&b->lock);
+	atomic_fetch_add(&b->waiting, 1);
+	while (!ready(b))
+		pthread_cond_wait(&b->moved, &b->lock);
+	atomic_fetch_sub(&b->waiting, 1);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static int ring_has_room(struct batch *b)
+{
+	return atomic_load(&b->broken) || atomic_load(&b->next) >= b->n ||
+	       atomic_load(&b->next) < atomic_load(&b->printed) + RING;
+}
+
+static int next_is_done(struct batch *b)
+{
+	return atomic_load(&b->broken) ||
+	       atomic_load(&b->items[atomic_load(&b->printed) % RING].done);
+}
+
+/*
+ * Takes the next run of items: returns its length (its first in *first), or
+ * 0 when every item is taken or a worker failed (*full = 0), or when the
+ * ring is full (*full = 1).
+ */
+static size_t take_run(struct batch *b, size_t *first, int *full)
+{
+	size_t i = atomic_load(&b->next);
+	*full = 0;
+	for (;;) {
+		if (i >= b->n || atomic_load(&b->broken))
+			return 0;
+		size_t limit = atomic_load(&b->printed) + RING;
+		if (i >= limit) {
+			*full = 1;
+			return 0;
+		}
+		/* a quarter of each thread's share of what is left */
+		size_t len = (b->n - i) / (4 * (size_t)b->threads);
+		len = len < 1 ? 1 : len > RB_FILES ? RB_FILES : len;
+		if (len > limit - i)
+			len = limit - i;
+		if (atomic_compare_exchange_weak(&b->next, &i, i + len)) {
+			*first = i;
+			return len;
+		}
 	}
+}
+
+/* Items [i, i + n), n <= RB_FILES. */
+static void classify_run(struct batch *b, unsigned worker, size_t i, size_t n)
+{
 	for (size_t k = 0; k < n; k++) {
-		size_t len = 0;
-		char *pre = rb ? rb_get(rb, (unsigned)k, &len) : NULL;
-		classify_one(b, worker, i + k, pre, len);
+		b->items[(i + k) % RING].path = b->paths[i + k];
+		b->items[(i + k) % RING].ok = 0;
+	}
+	if (worker_ready(b, worker) == 0) {
+		struct readbatch *rb = b->rbs[worker];
+		if (rb) {
+			const char *paths[RB_FILES] = { 0 };
+			for (size_t k = 0; k < n; k++)
+				paths[k] = b->paths[i + k];
+			rb_read(rb, paths, (unsigned)n);
+		}
+		for (size_t k = 0; k < n; k++) {
+			size_t len = 0;
+			char *pre = rb ? rb_get(rb, (unsigned)k, &len) : NULL;
+			classify_one(b, worker, i + k, pre, len);
+			atomic_store(&b->items[(i + k) % RING].done, 1);
+		}
+	}
+	wake(b);
+}
+
+struct helper {
+	struct batch *b;
+	unsigned worker;
+	pthread_t th;
+};
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+	struct batch *b = h->b;
+	for (;;) {
+		size_t i;
+		int full;
+		size_t n = take_run(b, &i, &full);
+		if (n)
+			classify_run(b, h->worker, i, n);
+		else if (full)
+			wait_until(b, ring_has_room);
+		else
+			return NULL;
 	}
 }
 
 typedef void (*item_fn)(void *ctx, size_t index, const struct item *it);
 
 /*
- * Classifies paths[0..n) in chunks, calling fn for each in order; listed: they
- * are regular files (found in a directory). Returns the number of files that
+ * Classifies paths[0..n), calling fn for each in order; listed: they are
+ * regular files (found in a directory). Returns the number of files that
  * could not be read, or -1 when workers cannot start.
  */
 static long classify_all(const struct model *m, char *const *paths, size_t n, int listed,
 			 unsigned threads, unsigned nreasons, item_fn fn, void *ctx)
 {
-	struct batch b = { .m = m, .nreasons = nreasons, .listed = listed };
+	struct batch b = { .m = m, .paths = paths, .n = n, .nreasons = nreasons,
+			   .listed = listed };
 	msg_limits_default(&b.lim);
 	if (threads == 0)
 		threads = par_default_threads();
 	if (threads > n)
 		threads = n ? (unsigned)n : 1;
+	b.threads = threads;
 	long failed = 0;
+	unsigned started = 0;
+	struct helper *h = calloc(threads, sizeof *h);
 	b.workers = calloc(threads, sizeof *b.workers);
 	b.bufs = calloc(threads, sizeof *b.bufs);
 	b.rbs = calloc(threads, sizeof *b.rbs);
-	b.items = calloc(CHUNK, sizeof *b.items);
+	b.items = calloc(RING, sizeof *b.items);
 	if (nreasons)
-		b.full = calloc(CHUNK, sizeof *b.full);
+		b.full = calloc(RING, sizeof *b.full);
 	else
 		b.scratch = calloc(threads, sizeof *b.scratch);
-	if (!b.workers || !b.bufs || !b.rbs || !b.items || !(b.full || b.scratch)) {
+	int locks = pthread_mutex_init(&b.lock, NULL) == 0;
+	if (locks && pthread_cond_init(&b.moved, NULL) != 0) {
+		pthread_mutex_destroy(&b.lock);
+		locks = 0;
+	}
+	if (!h || !b.workers || !b.bufs || !b.rbs || !b.items || !(b.full || b.scratch) || !locks) {
 		cmd_fail(EX_OSERR, "out of memory");
 		failed = -1;
 		goto out;
 	}
-	for (size_t start = 0; start < n; start += CHUNK) {
-		size_t cnt = n - start < CHUNK ? n - start : CHUNK;
-		for (size_t i = 0; i < cnt; i++) {
-			b.items[i].path = paths[start + i];
-			b.items[i].ok = 0;
+	/* The other threads; those that cannot start leave their share to the
+	 * ones that did. */
+	for (unsigned k = 1; k < threads; k++) {
+		h[started].b = &b;
+		h[started].worker = k;
+		if (pthread_create(&h[started].th, NULL, helper_main, &h[started]) == 0)
+			started++;
+	}
+	for (;;) {
+		/* Prints what is done, in order: an item's slot is free for item
+		 * + RING once printed says so, after fn has read it. */
+		size_t p = atomic_load(&b.printed), p0 = p;
+		while (p < n && !atomic_load(&b.broken) && atomic_load(&b.items[p % RING].done)) {
+			struct item *it = &b.items[p % RING];
+			if (!it->ok) {
+				cmd_fail(EX_IOERR, "%s", it->err);
+				failed++;
+			}
+			fn(ctx, p, it);
+			atomic_store(&it->done, 0);
+			atomic_store(&b.printed, ++p);
 		}
-		par_for_runs(threads, cnt, RB_FILES, classify_run, &b);
+		if (p != p0)
+			wake(&b);
 		if (atomic_load(&b.broken)) {
 			cmd_fail(EX_SOFTWARE, "%s", b.werr);
 			failed = -1;
-			goto out;
+			break;
 		}
-		for (size_t i = 0; i < cnt; i++) {
-			if (!b.items[i].ok) {
-				cmd_fail(EX_IOERR, "%s", b.items[i].err);
-				failed++;
-			}
-			fn(ctx, start + i, &b.items[i]);
-		}
+		if (p == n)
+			break;
+		size_t i;
+		int full;
+		size_t len = take_run(&b, &i, &full);
+		if (len)
+			classify_run(&b, 0, i, len);
+		else
+			wait_until(&b, next_is_done);
 	}
+	for (unsigned k = 0; k < started; k++)
+		pthread_join(h[k].th, NULL);
 out:
+	if (locks) {
+		pthread_cond_destroy(&b.moved);
+		pthread_mutex_destroy(&b.lock);
+	}
 	for (unsigned k = 0; k < threads; k++) {
 		if (b.workers)
 			clf_worker_free(b.workers[k]);
@@ -234,6 +377,7 @@ out:
 		if (b.rbs)
 			rb_free(b.rbs[k]);
 	}
+	free(h);
 	free(b.workers);
 	free(b.bufs);
 	free(b.rbs);

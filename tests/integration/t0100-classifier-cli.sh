@@ -3,7 +3,7 @@
 # cv; their output formats, options, errors and exit codes (sysexits.h).
 . "$(dirname "$0")/../lib.sh"
 [ -d "$TOP/corpus/fr" ] || skip_all "corpus/fr is absent"
-plan 45
+plan 50
 
 # A small corpus: the first 25 messages of each category of corpus/fr.
 for d in "$TOP"/corpus/fr/*/; do
@@ -147,4 +147,27 @@ check "without io_uring: classify prints the same lines" cmp -s "$TMP/edge.dir" 
 LD_PRELOAD="$TMP/nouring.so" SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" \
 	--out "$TMP/nour.model" --threads 2 --quiet
 check "without io_uring: train writes the same model" cmp -s "$TMP/a.model" "$TMP/nour.model"
+# A file that cannot be read, among others of a directory: its error on
+# stderr, every other one classified, in order, and exit 74.
+mkdir -p "$TMP/unread"
+cp "$TMP"/edge/* "$TMP/unread/"
+chmod 644 "$TMP"/unread/* "$TMP/a.model"; chmod 755 "$TMP/unread"
+chmod 000 "$TMP/unread/size-65534"
+as_user=""
+[ "$(id -u)" = 0 ] && as_user="setpriv --reuid=65534 --regid=65534 --clear-groups"
+$as_user "$TRIAGE" classify --model "$TMP/a.model" "$TMP/unread" >"$TMP/unread.out" 2>"$TMP/e"
+is "an unreadable file: exit 74" $? 74
+like "... with its name and why on stderr" "$(cat "$TMP/e")" "^triage: .*/unread/size-65534: Permission denied$"
+grep -v '/size-65534	' "$TMP/edge.dir" | sed "s|$TMP/edge/|$TMP/unread/|" >"$TMP/unread.want"
+check "... and every other message classified, in order" cmp -s "$TMP/unread.out" "$TMP/unread.want"
+# More messages than classify keeps in flight (512): printed in order
+# whatever the threads, 1 (no other thread) to 5.
+mkdir -p "$TMP/many"
+for k in 1 2 3 4 5 6 7 8 9; do
+	for f in "$TMP"/small/*/*; do cp "$f" "$TMP/many/$k-$(basename "$(dirname "$f")")-$(basename "$f")"; done
+done
+"$TRIAGE" classify --model "$TMP/a.model" --threads 1 "$TMP/many" >"$TMP/many.1"
+is "$(wc -l <"$TMP/many.1") lines for $(ls "$TMP/many" | wc -l) messages" "$(wc -l <"$TMP/many.1")" "$(ls "$TMP/many" | wc -l)"
+"$TRIAGE" classify --model "$TMP/a.model" --threads 5 "$TMP/many" >"$TMP/many.5"
+check "... the same lines in the same order on 5 threads" cmp -s "$TMP/many.1" "$TMP/many.5"
 finish
