@@ -515,8 +515,24 @@ int linear_train(const struct csr *x, const uint32_t *rows, const signed char *y
 	return train_svm(x, rows, y, (uint32_t)n, p, w);
 }
 
-void platt_fit(const double *f, const signed char *y, size_t n, double *pa, double *pb)
+/* The loss of message i at fa = a f + b, given e = exp(-|fa|). */
+static inline double platt_loss(double t, double fa, double e)
 {
+	return fa >= 0 ? t * fa + log1p(e) : (t - 1) * fa + log1p(e);
+}
+
+int platt_fit(const double *f, const signed char *y, size_t n, double *pa, double *pb)
+{
+	/*
+	 * exp(-|a f + b|) of each message at the current (a, b), and at the
+	 * point the line search tries: the point it accepts is the next
+	 * Newton step's, whose derivatives reuse them (one exp and one log1p
+	 * a message a step, not three calls).
+	 */
+	double *e = malloc((n ? 2 * n : 1) * sizeof *e);
+	if (!e)
+		return -1;
+	double *et = e + n;
 	double prior1 = 0, prior0 = 0;
 	for (size_t i = 0; i < n; i++)
 		if (y[i] > 0)
@@ -528,18 +544,19 @@ void platt_fit(const double *f, const signed char *y, size_t n, double *pa, doub
 	double a = 0.0, b = log((prior0 + 1.0) / (prior1 + 1.0)), fval = 0.0;
 	for (size_t i = 0; i < n; i++) {
 		double t = y[i] > 0 ? hi : lo, fa = f[i] * a + b;
-		fval += fa >= 0 ? t * fa + log1p(exp(-fa)) : (t - 1) * fa + log1p(exp(fa));
+		e[i] = exp(fa >= 0 ? -fa : fa);
+		fval += platt_loss(t, fa, e[i]);
 	}
 	for (int it = 0; it < 100; it++) {
 		double h11 = sigma, h22 = sigma, h21 = 0, g1 = 0, g2 = 0;
 		for (size_t i = 0; i < n; i++) {
 			double t = y[i] > 0 ? hi : lo, fa = f[i] * a + b, p, q;
 			if (fa >= 0) {
-				p = exp(-fa) / (1.0 + exp(-fa));
-				q = 1.0 / (1.0 + exp(-fa));
+				p = e[i] / (1.0 + e[i]);
+				q = 1.0 / (1.0 + e[i]);
 			} else {
-				p = 1.0 / (1.0 + exp(fa));
-				q = exp(fa) / (1.0 + exp(fa));
+				p = 1.0 / (1.0 + e[i]);
+				q = e[i] / (1.0 + e[i]);
 			}
 			double d2 = p * q;
 			h11 += f[i] * f[i] * d2;
@@ -558,12 +575,16 @@ void platt_fit(const double *f, const signed char *y, size_t n, double *pa, doub
 			double na = a + step * da, nb = b + step * db, nf = 0;
 			for (size_t i = 0; i < n; i++) {
 				double t = y[i] > 0 ? hi : lo, fa = f[i] * na + nb;
-				nf += fa >= 0 ? t * fa + log1p(exp(-fa)) : (t - 1) * fa + log1p(exp(fa));
+				et[i] = exp(fa >= 0 ? -fa : fa);
+				nf += platt_loss(t, fa, et[i]);
 			}
 			if (nf < fval + 0.0001 * step * gd) {
 				a = na;
 				b = nb;
 				fval = nf;
+				double *sw = e;
+				e = et;
+				et = sw;
 				break;
 			}
 			step /= 2.0;
@@ -573,6 +594,8 @@ void platt_fit(const double *f, const signed char *y, size_t n, double *pa, doub
 	}
 	*pa = a;
 	*pb = b;
+	free(e < et ? e : et);
+	return 0;
 }
 
 double platt_prob(double a, double b, double f)

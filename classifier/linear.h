@@ -84,9 +84,10 @@ void linear_decision_group(const struct csr *x, uint32_t row, const float *W,
 /*
  * Platt scaling (Platt 1999, with the Newton method of Lin, Lin and Weng 2007):
  * fits P(y = +1 | f) = 1 / (1 + exp(a * f + b)) on decision values f[k] and
- * labels y[k] (+1/-1), with Platt's prior-corrected targets.
+ * labels y[k] (+1/-1), with Platt's prior-corrected targets. Returns 0, or
+ * -1 (ENOMEM).
  */
-void platt_fit(const double *f, const signed char *y, size_t n, double *a, double *b);
+int platt_fit(const double *f, const signed char *y, size_t n, double *a, double *b);
 double platt_prob(double a, double b, double f);
 
 #endif

@@ -1050,15 +1050,16 @@ static void platt_one(void *ctx, unsigned worker, size_t k)
 	struct platt_ctx *p = ctx;
 	double *fc = malloc(p->c->n * sizeof *fc);
 	signed char *yc = malloc(p->c->n);
-	if (fc && yc) {
+	int ok = fc && yc;
+	if (ok) {
 		for (size_t i = 0; i < p->c->n; i++) {
 			fc[i] = p->oof[i * p->nl + k];
 			yc[i] = p->c->labels[i] == (int)k ? 1 : -1;
 		}
-		platt_fit(fc, yc, p->c->n, &p->m->platt_a[k], &p->m->platt_b[k]);
-	} else {
-		atomic_store(&p->failed, 1);
+		ok = platt_fit(fc, yc, p->c->n, &p->m->platt_a[k], &p->m->platt_b[k]) == 0;
 	}
+	if (!ok)
+		atomic_store(&p->failed, 1);
 	free(fc);
 	free(yc);
 }

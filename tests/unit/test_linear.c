@@ -388,7 +388,7 @@ static void test_platt(void **state)
 		y[i] = u < 1.0 / (1.0 + exp(-2.0 * f[i])) ? 1 : -1;
 	}
 	double a, b;
-	platt_fit(f, y, n, &a, &b);
+	assert_int_equal(platt_fit(f, y, n, &a, &b), 0);
 	assert_true(fabs(a + 2.0) < 0.15);
 	assert_true(fabs(b) < 0.1);
 	assert_true(fabs(platt_prob(a, b, 1.0) - 1.0 / (1.0 + exp(-2.0))) < 0.03);
