@@ -35,9 +35,7 @@ static void par_run(struct par_job *job, unsigned worker)
 		do {
 			if (i >= job->n)
 				return;
-			/* a quarter of each thread's share of what is left */
-			len = (job->n - i) / (4 * (size_t)job->threads);
-			len = len < 1 ? 1 : len > job->max ? job->max : len;
+			len = par_run_len(job->n - i, job->threads, job->max);
 		} while (!atomic_compare_exchange_weak(&job->next, &i, i + len));
 		job->rfn(job->ctx, worker, i, len);
 		i = atomic_load(&job->next);

@@ -25,6 +25,15 @@ typedef void (*par_run_fn)(void *ctx, unsigned worker, size_t i, size_t len);
 
 int par_for_runs(unsigned threads, size_t n, size_t max, par_run_fn fn, void *ctx);
 
+/* The length of par_for_runs's next run when left items remain: a quarter
+ * of each thread's share of them, from 1 to max (for callers that hand out
+ * runs themselves). */
+static inline size_t par_run_len(size_t left, unsigned threads, size_t max)
+{
+	size_t len = left / (4 * (size_t)(threads ? threads : 1));
+	return len < 1 ? 1 : len > max ? max : len;
+}
+
 /* Threads to use when the caller asked for 0: online CPUs, at most 8. */
 unsigned par_default_threads(void);
 

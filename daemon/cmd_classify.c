@@ -224,9 +224,7 @@ static size_t take_run(struct batch *b, size_t *first, int *full)
 			*full = 1;
 			return 0;
 		}
-		/* a quarter of each thread's share of what is left */
-		size_t len = (b->n - i) / (4 * (size_t)b->threads);
-		len = len < 1 ? 1 : len > RB_FILES ? RB_FILES : len;
+		size_t len = par_run_len(b->n - i, b->threads, RB_FILES);
 		if (len > limit - i)
 			len = limit - i;
 		if (atomic_compare_exchange_weak(&b->next, &i, i + len)) {
