@@ -499,6 +499,31 @@ struct span {
 
 /* Parses what check_head() accepted; when borrow is set, the weights may
  * point into data, which the model then owns as a mapping of len bytes. */
+/* The index of the first value of w[0..n) that is not finite, or n. Whole
+ * blocks are tested without an early exit and with a fixed count, so that
+ * the compiler vectorises the test (20 Newsgroups: 5.2 million weights, 40
+ * of the 50 million instructions of a load in scalar code). Not inlined:
+ * inside parse, GCC leaves the loop scalar. */
+static __attribute__((noinline)) size_t first_nonfinite(const float *w, size_t n)
+{
+	enum { BLOCK = 4096 };
+	size_t b = 0;
+	for (; b + BLOCK <= n; b += BLOCK) {
+		uint32_t bad = 0;
+		for (size_t k = 0; k < BLOCK; k++) {
+			uint32_t u;
+			memcpy(&u, &w[b + k], sizeof u);
+			bad |= (u & 0x7f800000u) == 0x7f800000u;  /* all-ones exponent */
+		}
+		if (bad)
+			break;
+	}
+	for (; b < n; b++)
+		if (!isfinite(w[b]))
+			return b;
+	return n;
+}
+
 static struct model *parse(const void *data, size_t len, int borrow, unsigned flags,
 			   struct span drop[NDROP], char *err, size_t errsz)
 {
@@ -700,9 +725,9 @@ static struct model *parse(const void *data, size_t len, int borrow, unsigned fl
 	if (borrow && ((uintptr_t)s.p % _Alignof(float)) == 0) {
 		m->w = (float *)(uintptr_t)s.p;
 		m->w_borrowed = 1;
-		for (size_t k = 0; k < (size_t)nf * nl; k++)
-			if (!isfinite(m->w[k]))
-				BAD("corrupted model file (weight %zu)", k);
+		size_t k = first_nonfinite(m->w, (size_t)nf * nl);
+		if (k < (size_t)nf * nl)
+			BAD("corrupted model file (weight %zu)", k);
 		s.p += (size_t)nf * nl * 4;
 		s.left -= (size_t)nf * nl * 4;
 	} else
@@ -777,9 +802,10 @@ static void *crc_run(void *arg)
 
 /*
  * Loads from data (see parse). The checksum is checked before the model is
- * returned, and its error comes first; a large model's is computed on
- * another thread while the parse, which is memory-safe on any bytes, runs
- * (20 Newsgroups: 33 MB, about 20 ms of the load).
+ * returned, and its error comes first; a large model's first half is
+ * computed on another thread while the parse, which is memory-safe on any
+ * bytes, runs, and its second half after the parse (20 Newsgroups: 33 MB,
+ * the checksum 130 million instructions, the parse 14 million).
  */
 static struct model *load(const void *data, size_t len, int borrow, unsigned flags, char *err,
 			  size_t errsz)
@@ -794,17 +820,25 @@ static struct model *load(const void *data, size_t len, int borrow, unsigned fla
 #else
 	struct rd tail = { d + len - 4, 4, 0 };
 	uint32_t stored = get_u32(&tail);
-	struct crc_job job = { d, len - 4, 0 };
+	/* With a thread: its half of the file, then this thread's half once the
+	 * parse is done, combined. */
+	size_t half = (len - 4) / 2;
+	struct crc_job job = { d, half, 0 }, rest = { d + half, len - 4 - half, 0 };
 	pthread_t th;
 	int threaded = len >= CRC_THREAD_MIN && pthread_create(&th, NULL, crc_run, &job) == 0;
-	if (!threaded)
+	if (!threaded) {
+		job.len = len - 4;
 		crc_run(&job);
+	}
 	/* Without a thread, a file whose checksum is wrong is not parsed at all. */
 	struct model *m = threaded || job.crc == stored
 				  ? parse(data, len, borrow, flags, drop, err, errsz)
 				  : NULL;
-	if (threaded)
+	if (threaded) {
+		crc_run(&rest);
 		pthread_join(th, NULL);
+		job.crc = (uint32_t)crc32_combine(job.crc, rest.crc, (z_off_t)rest.len);
+	}
 	if (job.crc != stored) {
 		model_free(m);
 		errf(err, errsz, "corrupted or truncated model file (checksum mismatch)");

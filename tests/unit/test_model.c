@@ -242,6 +242,121 @@ static void test_bounds(void **state)
 	}
 }
 
+/* Weights that are not finite, in a mapped file (the weights are used where
+ * they lie) of more weights than a block of the vectorised test (4096):
+ * refused, with the first bad one's index, wherever it is. */
+static void test_nonfinite_weights(void **state)
+{
+	enum { NF = 3000, NL = 3 };
+	char path[256], err[256];
+	snprintf(path, sizeof path, "%s/w.model", dir);
+	struct model *m = model_alloc(NL);
+	assert_non_null(m);
+	for (int c = 0; c < NL; c++) {
+		char l[16];
+		snprintf(l, sizeof l, "L%d", c);
+		m->labels[c] = strdup(l);
+		m->platt_a[c] = -1;
+	}
+	m->idf = malloc(NF * sizeof *m->idf);
+	m->w = malloc((size_t)NF * NL * sizeof *m->w);
+	for (size_t j = 0; j < NF; j++) {
+		char t[16];
+		snprintf(t, sizeof t, "b:t%zu", j);
+		assert_int_equal(strtab_intern(&m->terms, t, strlen(t), NULL), (int64_t)j);
+		m->idf[j] = 1;
+		for (size_t c = 0; c < NL; c++)
+			m->w[j * NL + c] = (float)j / NF - (float)c;
+	}
+	m->threshold = 0.5;
+	assert_int_equal(model_save(m, path, err, sizeof err), 0);
+	model_free(m);
+	size_t len;
+	char *clean = read_file(path, 1 << 20, &len, err, sizeof err);
+	assert_non_null(clean);
+	struct model *ok = model_load(path, err, sizeof err);
+	assert_non_null(ok);
+	assert_true(ok->w_borrowed);  /* the mapped path, not a copy */
+	model_free(ok);
+	static const size_t at[] = { 0, 4095, 4096, 4097, 8191, 8192, NF * NL - 1 };
+	static const uint32_t bad[] = { 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x7f800001u };
+	for (size_t a = 0; a < sizeof at / sizeof *at; a++) {
+		for (size_t v = 0; v < sizeof bad / sizeof *bad; v++) {
+			char *data = malloc(len);
+			assert_non_null(data);
+			memcpy(data, clean, len);
+			unsigned char *w = section(data, len, "WGHT") + 8;
+			put32(w + 4 * at[a], bad[v]);
+			if (at[a] + 1000 < (size_t)NF * NL)  /* a later one too: the first is named */
+				put32(w + 4 * (at[a] + 1000), bad[v]);
+			fix_crc(data, len);
+			assert_int_equal(write_file_atomic(path, data, len, 0644, err, sizeof err), 0);
+			assert_null(model_load(path, err, sizeof err));
+			char want[64];
+			snprintf(want, sizeof want, "(weight %zu)", at[a]);
+			if (!strstr(err, want))
+				fail_msg("weight %zu = %08x: '%s' lacks '%s'", at[a], bad[v], err, want);
+			free(data);
+		}
+	}
+	free(clean);
+}
+
+/* A model of more than 4 MB has its checksum computed in two halves (one on
+ * another thread, during the parse), combined: a byte changed in either
+ * half is caught, and a sound file loads. */
+static void test_large_checksum(void **state)
+{
+	enum { NF = 360000, NL = 3 };
+	char path[256], err[256];
+	snprintf(path, sizeof path, "%s/big.model", dir);
+	struct model *m = model_alloc(NL);
+	assert_non_null(m);
+	for (int c = 0; c < NL; c++) {
+		char l[16];
+		snprintf(l, sizeof l, "L%d", c);
+		m->labels[c] = strdup(l);
+		m->platt_a[c] = -1;
+	}
+	m->idf = malloc(NF * sizeof *m->idf);
+	m->w = malloc((size_t)NF * NL * sizeof *m->w);
+	for (size_t j = 0; j < NF; j++) {
+		char t[16];
+		snprintf(t, sizeof t, "b:t%zu", j);
+		assert_int_equal(strtab_intern(&m->terms, t, strlen(t), NULL), (int64_t)j);
+		m->idf[j] = 1;
+		for (size_t c = 0; c < NL; c++)
+			m->w[j * NL + c] = (float)(j % 1000) / 1000 - (float)c;
+	}
+	m->threshold = 0.5;
+	assert_int_equal(model_save(m, path, err, sizeof err), 0);
+	model_free(m);
+	size_t len;
+	char *clean = read_file(path, 64 << 20, &len, err, sizeof err);
+	assert_non_null(clean);
+	assert_true(len > (4u << 20));
+	struct model *ok = model_load(path, err, sizeof err);
+	assert_non_null(ok);
+	assert_int_equal(model_nfeatures(ok), NF);
+	model_free(ok);
+	assert_non_null(ok = model_load_mem(clean, len, err, sizeof err));
+	model_free(ok);
+	/* each half, and the bytes on either side of where they meet */
+	const size_t at[] = { 100, (len - 4) / 2 - 1, (len - 4) / 2, len - 5 };
+	for (size_t a = 0; a < sizeof at / sizeof *at; a++) {
+		clean[at[a]] ^= 0x20;
+		assert_null(model_load_mem(clean, len, err, sizeof err));
+		if (!strstr(err, "checksum"))
+			fail_msg("byte %zu changed: '%s'", at[a], err);
+		assert_int_equal(write_file_atomic(path, clean, len, 0644, err, sizeof err), 0);
+		assert_null(model_load(path, err, sizeof err));
+		if (!strstr(err, "checksum"))
+			fail_msg("byte %zu changed, mapped: '%s'", at[a], err);
+		clean[at[a]] ^= 0x20;
+	}
+	free(clean);
+}
+
 static void test_bad_strings(void **state)
 {
 	size_t len;
@@ -624,6 +739,8 @@ int main(void)
 		cmocka_unit_test(test_corrupted),
 		cmocka_unit_test(test_wrong_version),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_nonfinite_weights),
+		cmocka_unit_test(test_large_checksum),
 		cmocka_unit_test(test_bad_strings),
 		cmocka_unit_test(test_slot_table),
 		cmocka_unit_test(test_layout),
