@@ -15,6 +15,7 @@
 #include "classifier/classifier.h"
 #include "classifier/html.h"
 #include "classifier/model_impl.h"
+#include "classifier/vector.h"
 #include "common/util.h"
 
 /*
@@ -204,6 +205,36 @@ static void fill_reason(const struct model *m, uint32_t id, struct clf_reason *r
 	snprintf(reason->term, sizeof reason->term, "%s", show);
 }
 
+typedef double v4d __attribute__((vector_size(4 * sizeof(double))));
+typedef float v4f __attribute__((vector_size(4 * sizeof(float))));
+
+/*
+ * scores[c] += val[k] * norm * W[uniq[k]][c] for every feature k and label c,
+ * four labels at a time (the label count is only known at run time, so the
+ * compiler would leave this loop scalar): the same operations in the same
+ * order for each score, so the same results.
+ */
+VECTOR_CLONES
+static void score_rows(const float *W, uint32_t nl, const uint32_t *uniq, const float *val,
+		       size_t n, double norm, double *scores)
+{
+	for (size_t k = 0; k < n; k++) {
+		const float *wj = W + (size_t)uniq[k] * nl;
+		double v = val[k] * norm;
+		uint32_t c = 0;
+		for (; c + 4 <= nl; c += 4) {
+			v4f f;
+			v4d s;
+			memcpy(&f, wj + c, sizeof f);
+			memcpy(&s, scores + c, sizeof s);
+			s += v * __builtin_convertvector(f, v4d);
+			memcpy(scores + c, &s, sizeof s);
+		}
+		for (; c < nl; c++)
+			scores[c] += v * wj[c];
+	}
+}
+
 int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreasons,
 		     struct clf_result *r)
 {
@@ -241,12 +272,7 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
 	for (uint32_t c = 0; c < nl; c++)
 		w->scores[c] = m->bias[c];
-	for (size_t k = 0; k < w->nuniq; k++) {
-		const float *wj = m->w + (size_t)w->uniq[k] * nl;
-		double v = w->val[k] * norm;
-		for (uint32_t c = 0; c < nl; c++)
-			w->scores[c] += v * wj[c];
-	}
+	score_rows(m->w, nl, w->uniq, w->val, w->nuniq, norm, w->scores);
 	int best = model_calibrate(m, w->scores, w->probs);
 	int second = best == 0 ? 1 : 0;
 	for (uint32_t c = 0; c < nl; c++)

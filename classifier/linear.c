@@ -1,4 +1,5 @@
 #include "classifier/linear.h"
+#include "classifier/vector.h"
 
 #include <errno.h>
 #include <math.h>
@@ -261,13 +262,6 @@ static inline void row_axpyg(const struct csr *x, uint32_t r, const float *a, fl
 	}
 }
 
-/* Built twice where the compiler can: for x86-64-v3 (AVX2, FMA) and for
- * the baseline, chosen when the program loads. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(TRIAGE_FUZZ)
-#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define VECTOR_CLONES
-#endif
 
 VECTOR_CLONES
 void linear_decision_group(const struct csr *x, uint32_t row, const float *W,
