@@ -7,7 +7,8 @@
 
 struct par_job {
 	par_fn fn;           /* one index at a time, or */
-	par_run_fn rfn;      /* runs of up to max indexes */
+	par_run_fn rfn;      /* runs of up to max indexes, */
+	par_run_fn start;    /* each started a run ahead (or NULL) */
 	void *ctx;
 	size_t n, max;
 	unsigned threads;
@@ -20,6 +21,19 @@ struct par_thread {
 	pthread_t th;
 };
 
+/* The next run: its length (its first index in *i), or 0 when none is left. */
+static size_t take_run(struct par_job *job, size_t *first)
+{
+	size_t i = atomic_load(&job->next), len;
+	do {
+		if (i >= job->n)
+			return 0;
+		len = par_run_len(job->n - i, job->threads, job->max);
+	} while (!atomic_compare_exchange_weak(&job->next, &i, i + len));
+	*first = i;
+	return len;
+}
+
 static void par_run(struct par_job *job, unsigned worker)
 {
 	if (job->fn) {
@@ -30,15 +44,25 @@ static void par_run(struct par_job *job, unsigned worker)
 			job->fn(job->ctx, worker, i);
 		}
 	}
-	size_t i = atomic_load(&job->next), len;
+	size_t i, len;
+	if (!job->start) {
+		while ((len = take_run(job, &i)))
+			job->rfn(job->ctx, worker, i, len);
+		return;
+	}
+	/* One run ahead: the next one is taken and started before the one
+	 * held is done. */
+	size_t hi = 0, hn = 0;
 	for (;;) {
-		do {
-			if (i >= job->n)
-				return;
-			len = par_run_len(job->n - i, job->threads, job->max);
-		} while (!atomic_compare_exchange_weak(&job->next, &i, i + len));
-		job->rfn(job->ctx, worker, i, len);
-		i = atomic_load(&job->next);
+		len = take_run(job, &i);
+		if (len)
+			job->start(job->ctx, worker, i, len);
+		if (hn)
+			job->rfn(job->ctx, worker, hi, hn);
+		if (!len)
+			return;
+		hi = i;
+		hn = len;
 	}
 }
 
@@ -97,7 +121,13 @@ int par_for(unsigned threads, size_t n, par_fn fn, void *ctx)
 
 int par_for_runs(unsigned threads, size_t n, size_t max, par_run_fn fn, void *ctx)
 {
-	struct par_job job = { .rfn = fn, .ctx = ctx, .n = n, .max = max ? max : 1,
-			       .threads = clamp_threads(threads, n) };
+	return par_for_runs_ahead(threads, n, max, NULL, fn, ctx);
+}
+
+int par_for_runs_ahead(unsigned threads, size_t n, size_t max, par_run_fn start, par_run_fn fn,
+		       void *ctx)
+{
+	struct par_job job = { .rfn = fn, .start = start, .ctx = ctx, .n = n,
+			       .max = max ? max : 1, .threads = clamp_threads(threads, n) };
 	return par_start(&job);
 }

@@ -25,6 +25,15 @@ typedef void (*par_run_fn)(void *ctx, unsigned worker, size_t i, size_t len);
 
 int par_for_runs(unsigned threads, size_t n, size_t max, par_run_fn fn, void *ctx);
 
+/*
+ * As par_for_runs, one run ahead: each thread takes its next run and calls
+ * start(ctx, worker, i, len) for it before fn for the run it holds, so that
+ * work that can begin early (reading the next run's files) overlaps the
+ * work on the run before. start may be NULL (then as par_for_runs).
+ */
+int par_for_runs_ahead(unsigned threads, size_t n, size_t max, par_run_fn start, par_run_fn fn,
+		       void *ctx);
+
 /* The length of par_for_runs's next run when left items remain: a quarter
  * of each thread's share of them, from 1 to max (for callers that hand out
  * runs themselves). */

@@ -31,11 +31,27 @@ struct readbatch;
 struct readbatch *rb_new(size_t bufsz);
 void rb_free(struct readbatch *rb);
 
-/* Reads paths[0..n), n <= RB_FILES (more are ignored). */
+/*
+ * Two batches may be on their way at once, so that the next one's reading
+ * (from the disk, when its files are not in the page cache) overlaps the
+ * work on the one before:
+ *   rb_submit(next); rb_wait(); ...rb_get() of the batch before...
+ * rb_submit starts reading paths[0..n), n <= RB_FILES (more are ignored);
+ * it reuses the buffers of the batch rb_wait returned before the last, so
+ * that batch's bytes must no longer be needed. It returns 0, or -1 (EBUSY)
+ * while two batches wait. rb_wait waits for the oldest batch submitted and
+ * makes it the one rb_get returns from; without any, rb_get returns NULL.
+ */
+int rb_submit(struct readbatch *rb, const char *const *paths, unsigned n);
+void rb_wait(struct readbatch *rb);
+
+/* rb_submit then rb_wait: reads paths[0..n) and waits for them (with no
+ * batch already on its way; else every file reads as not read). */
 void rb_read(struct readbatch *rb, const char *const *paths, unsigned n);
 
-/* The k-th file of the last rb_read, NUL-terminated, its length in *len; or
- * NULL when it was not read whole. The bytes stay until the next rb_read. */
+/* The k-th file of the batch rb_wait returned, NUL-terminated, its length in
+ * *len; or NULL when it was not read whole. The bytes stay until the second
+ * rb_submit after that rb_wait. */
 char *rb_get(struct readbatch *rb, unsigned k, size_t *len);
 
 /* Whether batches still go to the kernel: 0 once it refused an operation

@@ -387,18 +387,28 @@ static void read_one(struct tctx *t, unsigned worker, size_t i, char *pre, size_
 		t->o->progress(t->o->progress_ctx, "reading", done, t->c->n);
 }
 
-/* Messages [i, i + n), n <= RB_FILES: the corpus's files are regular files
- * (corpus_scan lists no other), read in one batch where the kernel allows. */
+/* Starts reading messages [i, i + n), n <= RB_FILES, in one batch where the
+ * kernel allows (the corpus's files are regular files: corpus_scan lists
+ * no other), while the thread works on the run before. */
+static void read_start(void *ctx, unsigned worker, size_t i, size_t n)
+{
+	struct tctx *t = ctx;
+	struct readbatch *rb = t->w[worker].rb;
+	if (!rb)
+		return;
+	const char *paths[RB_FILES] = { 0 };
+	for (size_t k = 0; k < n; k++)
+		paths[k] = t->c->paths[i + k];
+	(void)rb_submit(rb, paths, (unsigned)n);  /* at most two on their way */
+}
+
+/* Messages [i, i + n), started by read_start. */
 static void read_run(void *ctx, unsigned worker, size_t i, size_t n)
 {
 	struct tctx *t = ctx;
 	struct readbatch *rb = t->w[worker].rb;
-	if (rb) {
-		const char *paths[RB_FILES] = { 0 };
-		for (size_t k = 0; k < n; k++)
-			paths[k] = t->c->paths[i + k];
-		rb_read(rb, paths, (unsigned)n);
-	}
+	if (rb)
+		rb_wait(rb);
 	for (size_t k = 0; k < n; k++) {
 		size_t len = 0;
 		char *pre = rb ? rb_get(rb, (unsigned)k, &len) : NULL;
@@ -1183,7 +1193,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	}
 	/* par_for fails only when a thread could not start; the others, and this
 	 * one, then do all the work: nothing to handle. */
-	par_for_runs(threads, c->n, RB_FILES, read_run, &t);
+	par_for_runs_ahead(threads, c->n, RB_FILES, read_start, read_run, &t);
 	if (atomic_load(&t.failed)) {
 		errf(err, errsz, "%s", t.err);
 		goto out;

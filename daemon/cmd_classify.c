@@ -234,21 +234,32 @@ static size_t take_run(struct batch *b, size_t *first, int *full)
 	}
 }
 
-/* Items [i, i + n), n <= RB_FILES. */
-static void classify_run(struct batch *b, unsigned worker, size_t i, size_t n)
+/* Takes items [i, i + n), n <= RB_FILES, and starts reading their files
+ * while the thread works on the run before. */
+static void classify_start(struct batch *b, unsigned worker, size_t i, size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
 		b->items[(i + k) % RING].path = b->paths[i + k];
 		b->items[(i + k) % RING].ok = 0;
 	}
-	if (worker_ready(b, worker) == 0) {
+	if (worker_ready(b, worker) < 0)
+		return;
+	struct readbatch *rb = b->rbs[worker];
+	if (rb) {
+		const char *paths[RB_FILES] = { 0 };
+		for (size_t k = 0; k < n; k++)
+			paths[k] = b->paths[i + k];
+		(void)rb_submit(rb, paths, (unsigned)n);  /* at most two on their way */
+	}
+}
+
+/* Classifies items [i, i + n), started by classify_start. */
+static void classify_finish(struct batch *b, unsigned worker, size_t i, size_t n)
+{
+	if (b->workers[worker]) {
 		struct readbatch *rb = b->rbs[worker];
-		if (rb) {
-			const char *paths[RB_FILES] = { 0 };
-			for (size_t k = 0; k < n; k++)
-				paths[k] = b->paths[i + k];
-			rb_read(rb, paths, (unsigned)n);
-		}
+		if (rb)
+			rb_wait(rb);
 		for (size_t k = 0; k < n; k++) {
 			size_t len = 0;
 			char *pre = rb ? rb_get(rb, (unsigned)k, &len) : NULL;
@@ -265,20 +276,28 @@ struct helper {
 	pthread_t th;
 };
 
+/* A thread's runs, one ahead: it takes and starts the next before it
+ * finishes the one it holds, and waits only when it holds none. */
 static void *helper_main(void *arg)
 {
 	struct helper *h = arg;
 	struct batch *b = h->b;
+	size_t hi = 0, hn = 0;
 	for (;;) {
-		size_t i;
+		size_t i = 0;
 		int full;
 		size_t n = take_run(b, &i, &full);
 		if (n)
-			classify_run(b, h->worker, i, n);
-		else if (full)
+			classify_start(b, h->worker, i, n);
+		if (hn)
+			classify_finish(b, h->worker, hi, hn);
+		hi = i;
+		hn = n;
+		if (!n) {
+			if (!full)
+				return NULL;
 			wait_until(b, ring_has_room);
-		else
-			return NULL;
+		}
 	}
 }
 
@@ -321,6 +340,7 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, in
 		failed = -1;
 		goto out;
 	}
+	size_t hi = 0, hn = 0;  /* the run this thread holds */
 	/* The other threads; those that cannot start leave their share to the
 	 * ones that did. */
 	for (unsigned k = 1; k < threads; k++) {
@@ -352,14 +372,23 @@ static long classify_all(const struct model *m, char *const *paths, size_t n, in
 		}
 		if (p == n)
 			break;
-		size_t i;
+		/* As the other threads (helper_main), then printing again; it
+		 * waits for the next item only when it holds no run. */
+		size_t i = 0;
 		int full;
 		size_t len = take_run(&b, &i, &full);
+		int worked = hn != 0;
 		if (len)
-			classify_run(&b, 0, i, len);
-		else
+			classify_start(&b, 0, i, len);
+		if (hn)
+			classify_finish(&b, 0, hi, hn);
+		hi = i;
+		hn = len;
+		if (!len && !worked)
 			wait_until(&b, next_is_done);
 	}
+	if (hn)  /* stopped by a worker's failure: its batch is drained */
+		classify_finish(&b, 0, hi, hn);
 	for (unsigned k = 0; k < started; k++)
 		pthread_join(h[k].th, NULL);
 out:

@@ -160,6 +160,76 @@ static void test_many_batches(void **state)
 	assert_int_equal(open_fds(), fds0);  /* the ring's own too */
 }
 
+/* Two batches on their way at once, waited for in the order submitted, the
+ * third refused until one is; each batch's bytes stay until the second
+ * submission after its wait. */
+static void test_two_on_their_way(void **state)
+{
+	int fds0 = open_fds();
+	struct readbatch *rb = new_or_skip();
+	const char *a[3], *b[2], *c[4];
+	char name[32];
+	for (unsigned k = 0; k < 3; k++) {
+		snprintf(name, sizeof name, "a%u", k);
+		a[k] = make_file(name, 100 + k);
+	}
+	for (unsigned k = 0; k < 2; k++) {
+		snprintf(name, sizeof name, "b%u", k);
+		b[k] = make_file(name, 200 + k);
+	}
+	for (unsigned k = 0; k < 4; k++) {
+		snprintf(name, sizeof name, "c%u", k);
+		c[k] = make_file(name, 300 + k);
+	}
+	size_t len;
+	assert_null(rb_get(rb, 0, &len));  /* nothing waited for yet */
+	assert_int_equal(rb_submit(rb, a, 3), 0);
+	assert_int_equal(rb_submit(rb, b, 2), 0);
+	errno = 0;
+	assert_int_equal(rb_submit(rb, c, 4), -1);
+	assert_int_equal(errno, EBUSY);
+	rb_wait(rb);  /* a */
+	for (unsigned k = 0; k < 3; k++) {
+		char *d = rb_get(rb, k, &len);
+		assert_non_null(d);
+		assert_int_equal(len, 100 + k);
+		check_content(d, len, a[k]);
+	}
+	assert_null(rb_get(rb, 3, &len));
+	char *a0 = rb_get(rb, 0, &len);
+	assert_int_equal(rb_submit(rb, c, 4), 0);  /* into a's place */
+	rb_wait(rb);  /* b */
+	for (unsigned k = 0; k < 2; k++) {
+		char *d = rb_get(rb, k, &len);
+		assert_non_null(d);
+		assert_int_equal(len, 200 + k);
+		check_content(d, len, b[k]);
+		assert_true(d != a0);
+	}
+	rb_wait(rb);  /* c */
+	for (unsigned k = 0; k < 4; k++) {
+		char *d = rb_get(rb, k, &len);
+		assert_non_null(d);
+		assert_int_equal(len, 300 + k);
+		check_content(d, len, c[k]);
+	}
+	rb_wait(rb);  /* none left */
+	assert_null(rb_get(rb, 0, &len));
+	/* rb_read with two on their way: not read, and the two unharmed */
+	assert_int_equal(rb_submit(rb, a, 3), 0);
+	assert_int_equal(rb_submit(rb, b, 2), 0);
+	rb_read(rb, c, 4);
+	assert_null(rb_get(rb, 0, &len));
+	rb_wait(rb);
+	assert_non_null(rb_get(rb, 2, &len));
+	assert_int_equal(len, 102);
+	rb_wait(rb);
+	assert_non_null(rb_get(rb, 1, &len));
+	assert_int_equal(len, 201);
+	rb_free(rb);
+	assert_int_equal(open_fds(), fds0);
+}
+
 static void test_new_bad_size(void **state)
 {
 	errno = 0;
@@ -213,6 +283,54 @@ static void test_par_for_runs(void **state)
 	}
 }
 
+#define MAXW 8
+
+struct ahead {
+	size_t n;
+	atomic_uchar *started, *done;   /* per index */
+	atomic_uint bad;
+	int open[MAXW];                 /* per worker: runs started, not done */
+};
+
+static void ahead_start(void *ctx, unsigned worker, size_t i, size_t len)
+{
+	struct ahead *a = ctx;
+	for (size_t k = i; k < i + len; k++)
+		if (atomic_fetch_add(&a->started[k], 1) != 0)
+			atomic_fetch_add(&a->bad, 1);
+	/* at most the run held and this one */
+	if (++a->open[worker] > 2)
+		atomic_fetch_add(&a->bad, 1);
+}
+
+static void ahead_fn(void *ctx, unsigned worker, size_t i, size_t len)
+{
+	struct ahead *a = ctx;
+	for (size_t k = i; k < i + len; k++)
+		if (atomic_load(&a->started[k]) != 1 || atomic_fetch_add(&a->done[k], 1) != 0)
+			atomic_fetch_add(&a->bad, 1);
+	a->open[worker]--;
+}
+
+static void test_par_for_runs_ahead(void **state)
+{
+	for (unsigned t = 1; t <= 4; t++) {
+		struct ahead a = { .n = 5000 };
+		a.started = calloc(a.n, 1);
+		a.done = calloc(a.n, 1);
+		assert_non_null(a.started);
+		assert_non_null(a.done);
+		assert_int_equal(par_for_runs_ahead(t, a.n, 16, ahead_start, ahead_fn, &a), 0);
+		assert_int_equal(atomic_load(&a.bad), 0);
+		for (size_t k = 0; k < a.n; k++)
+			assert_int_equal(atomic_load(&a.done[k]), 1);
+		for (unsigned w = 0; w < MAXW; w++)
+			assert_int_equal(a.open[w], 0);
+		free(a.started);
+		free(a.done);
+	}
+}
+
 static void item_fn(void *ctx, unsigned worker, size_t i)
 {
 	atomic_uint *seen = ctx;
@@ -233,8 +351,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sizes_and_errors),
 		cmocka_unit_test(test_many_batches),
+		cmocka_unit_test(test_two_on_their_way),
 		cmocka_unit_test(test_new_bad_size),
 		cmocka_unit_test(test_par_for_runs),
+		cmocka_unit_test(test_par_for_runs_ahead),
 		cmocka_unit_test(test_par_for),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
