@@ -119,11 +119,6 @@ int par_for(unsigned threads, size_t n, par_fn fn, void *ctx)
 	return par_start(&job);
 }
 
-int par_for_runs(unsigned threads, size_t n, size_t max, par_run_fn fn, void *ctx)
-{
-	return par_for_runs_ahead(threads, n, max, NULL, fn, ctx);
-}
-
 int par_for_runs_ahead(unsigned threads, size_t n, size_t max, par_run_fn start, par_run_fn fn,
 		       void *ctx)
 {

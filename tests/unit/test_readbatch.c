@@ -1,5 +1,5 @@
 /* Unit tests for classifier/readbatch (files read in io_uring batches) and
- * classifier/parallel (par_for, par_for_runs). */
+ * classifier/parallel (par_for, par_for_runs_ahead). */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -267,7 +267,7 @@ static void test_par_for_runs(void **state)
 			struct runs r = { .n = ns[a], .max = 16 };
 			r.seen = calloc(r.n + 1, sizeof *r.seen);
 			assert_non_null(r.seen);
-			assert_int_equal(par_for_runs(t, r.n, r.max, run_fn, &r), 0);
+			assert_int_equal(par_for_runs_ahead(t, r.n, r.max, NULL, run_fn, &r), 0);
 			/* every index exactly once, in runs of 1 to max */
 			for (size_t k = 0; k < r.n; k++)
 				assert_int_equal(atomic_load(&r.seen[k]), 1);
