@@ -58,7 +58,7 @@ int buf_reserve(struct buf *b, size_t n)
 	return buf_grow(b, n);
 }
 
-int buf_append(struct buf *b, const void *p, size_t n)
+int buf_append_slow(struct buf *b, const void *p, size_t n)
 {
 	if (buf_grow(b, n) < 0)
 		return -1;

@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct buf {
 	char *data;   /* NULL until the first append; NUL-terminated afterwards */
@@ -27,7 +28,19 @@ void buf_release(struct buf *b);
 void buf_reset(struct buf *b);
 
 /* Each returns 0, or -1 with errno E2BIG (over max) or ENOMEM, b unchanged. */
-int buf_append(struct buf *b, const void *p, size_t n);
+int buf_append_slow(struct buf *b, const void *p, size_t n);
+/* Inline while the bytes and the NUL fit (cap never exceeds max + 1, so
+ * they are within max too): terms are appended a few bytes at a time. */
+static inline int buf_append(struct buf *b, const void *p, size_t n)
+{
+	if (b->cap - b->len <= n)
+		return buf_append_slow(b, p, n);
+	if (n)
+		memcpy(b->data + b->len, p, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return 0;
+}
 /* Makes room for n more bytes, so that appending them allocates nothing. */
 int buf_reserve(struct buf *b, size_t n);
 int buf_appendc(struct buf *b, char c);
