@@ -280,10 +280,17 @@ static int finish_doc(struct tworker *w)
 		if (id < 0 || (id >= (int64_t)w->cap && tw_grow(w, (size_t)id + 1) < 0))
 			return -1;
 		if (added) {
+			/* The readable form, or "" when it is the term without its
+			 * "x:" (what explanations show then): 44% of 20 Newsgroups'
+			 * vocabulary, a twentieth of the memory of reading it. */
+			const char *surf = w->arena.data + p->soff, *term = w->arena.data + p->toff;
+			size_t slen = p->slen;
+			if (p->tlen > 2 && term[1] == ':' && slen == p->tlen - 2 &&
+			    !memcmp(surf, term + 2, slen))
+				slen = 0;
 			w->first[id] = w->doc;
 			w->surf[id] = (uint32_t)w->surfbuf.len;
-			if (buf_append(&w->surfbuf, w->arena.data + p->soff, p->slen) < 0 ||
-			    buf_appendc(&w->surfbuf, '\0') < 0)
+			if (buf_append(&w->surfbuf, surf, slen) < 0 || buf_appendc(&w->surfbuf, '\0') < 0)
 				return -1;
 		}
 		ids[k] = (int32_t)id;
