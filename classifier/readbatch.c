@@ -76,11 +76,6 @@ void rb_free(struct readbatch *rb)
 	free(rb);
 }
 
-int rb_working(const struct readbatch *rb)
-{
-	return !rb->broken;
-}
-
 /* An error that says the kernel does not do what is asked of it, rather
  * than something about the file. */
 static int unsupported(int res)
@@ -114,7 +109,7 @@ static void complete(struct readbatch *rb, const struct io_uring_cqe *cqe)
 	}
 }
 
-int rb_submit(struct readbatch *rb, const char *const *paths, unsigned n)
+int rb_submit(struct readbatch *rb, char *const *paths, unsigned n)
 {
 	if (rb->queued == 2) {
 		errno = EBUSY;
@@ -195,14 +190,6 @@ void rb_wait(struct readbatch *rb)
 	}
 	rb->queued--;
 	rb->cur = (int)oldest;
-}
-
-void rb_read(struct readbatch *rb, const char *const *paths, unsigned n)
-{
-	if (rb_submit(rb, paths, n) < 0)
-		rb->cur = -1;  /* two batches on their way: not this one's place */
-	else
-		rb_wait(rb);
 }
 
 char *rb_get(struct readbatch *rb, unsigned k, size_t *len)

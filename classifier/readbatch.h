@@ -42,20 +42,12 @@ void rb_free(struct readbatch *rb);
  * while two batches wait. rb_wait waits for the oldest batch submitted and
  * makes it the one rb_get returns from; without any, rb_get returns NULL.
  */
-int rb_submit(struct readbatch *rb, const char *const *paths, unsigned n);
+int rb_submit(struct readbatch *rb, char *const *paths, unsigned n);
 void rb_wait(struct readbatch *rb);
-
-/* rb_submit then rb_wait: reads paths[0..n) and waits for them (with no
- * batch already on its way; else every file reads as not read). */
-void rb_read(struct readbatch *rb, const char *const *paths, unsigned n);
 
 /* The k-th file of the batch rb_wait returned, NUL-terminated, its length in
  * *len; or NULL when it was not read whole. The bytes stay until the second
  * rb_submit after that rb_wait. */
 char *rb_get(struct readbatch *rb, unsigned k, size_t *len);
-
-/* Whether batches still go to the kernel: 0 once it refused an operation
- * (then every file reads as not read, at no cost). */
-int rb_working(const struct readbatch *rb);
 
 #endif

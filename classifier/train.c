@@ -403,10 +403,7 @@ static void read_start(void *ctx, unsigned worker, size_t i, size_t n)
 	struct readbatch *rb = t->w[worker].rb;
 	if (!rb)
 		return;
-	const char *paths[RB_FILES] = { 0 };
-	for (size_t k = 0; k < n; k++)
-		paths[k] = t->c->paths[i + k];
-	(void)rb_submit(rb, paths, (unsigned)n);  /* at most two on their way */
+	(void)rb_submit(rb, t->c->paths + i, (unsigned)n);  /* at most two on their way */
 }
 
 /* Messages [i, i + n), started by read_start. */

@@ -244,13 +244,8 @@ static void classify_start(struct batch *b, unsigned worker, size_t i, size_t n)
 	}
 	if (worker_ready(b, worker) < 0)
 		return;
-	struct readbatch *rb = b->rbs[worker];
-	if (rb) {
-		const char *paths[RB_FILES] = { 0 };
-		for (size_t k = 0; k < n; k++)
-			paths[k] = b->paths[i + k];
-		(void)rb_submit(rb, paths, (unsigned)n);  /* at most two on their way */
-	}
+	if (b->rbs[worker])
+		(void)rb_submit(b->rbs[worker], b->paths + i, (unsigned)n);  /* at most two on their way */
 }
 
 /* Classifies items [i, i + n), started by classify_start. */

@@ -35,7 +35,7 @@ static int teardown(void **state)
 }
 
 /* dir/name holding size bytes of a pattern; returns its path (static). */
-static const char *make_file(const char *name, size_t size)
+static char *make_file(const char *name, size_t size)
 {
 	static char paths[64][256];
 	static unsigned next;
@@ -47,6 +47,23 @@ static const char *make_file(const char *name, size_t size)
 		fputc('a' + (int)((i * 7 + strlen(name)) % 26), f);
 	assert_int_equal(fclose(f), 0);
 	return p;
+}
+
+/* out[k] = dir/<prefix>k holding size0 + k * step bytes, for k < n. */
+static void make_files(const char *prefix, unsigned n, size_t size0, size_t step, char **out)
+{
+	char name[32];
+	for (unsigned k = 0; k < n; k++) {
+		snprintf(name, sizeof name, "%s%u", prefix, k);
+		out[k] = make_file(name, size0 + k * step);
+	}
+}
+
+/* Reads paths[0..n) as one batch and waits for it. */
+static void read_batch(struct readbatch *rb, char *const *paths, unsigned n)
+{
+	assert_int_equal(rb_submit(rb, paths, n), 0);
+	rb_wait(rb);
 }
 
 static void check_content(const char *data, size_t len, const char *path)
@@ -87,8 +104,7 @@ static struct readbatch *new_or_skip(void)
 static void test_sizes_and_errors(void **state)
 {
 	struct readbatch *rb = new_or_skip();
-	assert_true(rb_working(rb));
-	const char *p[8] = {
+	char *p[8] = {
 		make_file("empty", 0),
 		make_file("small", 100),
 		make_file("fits", BUFSZ - 2),      /* the largest read whole */
@@ -98,7 +114,7 @@ static void test_sizes_and_errors(void **state)
 		dir,                               /* a directory: the read fails */
 		make_file("last", 7),
 	};
-	rb_read(rb, p, 8);
+	read_batch(rb, p, 8);
 	size_t len = 12345;
 	char *d;
 	assert_non_null(d = rb_get(rb, 0, &len));
@@ -119,7 +135,9 @@ static void test_sizes_and_errors(void **state)
 	check_content(d, len, p[7]);
 	assert_null(rb_get(rb, 8, &len));  /* past the batch */
 	/* errors about files do not stop the batches */
-	assert_true(rb_working(rb));
+	read_batch(rb, p + 7, 1);
+	assert_non_null(d = rb_get(rb, 0, &len));
+	check_content(d, len, p[7]);
 	rb_free(rb);
 }
 
@@ -127,17 +145,13 @@ static void test_many_batches(void **state)
 {
 	int fds0 = open_fds();
 	struct readbatch *rb = new_or_skip();
-	const char *p[RB_FILES + 2];
-	char name[32];
-	for (unsigned k = 0; k < RB_FILES + 2; k++) {
-		snprintf(name, sizeof name, "m%u", k);
-		p[k] = make_file(name, 10 + k * 37);
-	}
+	char *p[RB_FILES + 2];
+	make_files("m", RB_FILES + 2, 10, 37, p);
 	int fds = open_fds();
 	for (unsigned round = 0; round < 200; round++) {
 		unsigned n = 1 + round % (RB_FILES + 2);  /* past RB_FILES: the rest ignored */
 		unsigned off = round % 2;
-		rb_read(rb, p + off, n);
+		read_batch(rb, p + off, n);
 		unsigned got = n < RB_FILES ? n : RB_FILES;
 		for (unsigned k = 0; k < got; k++) {
 			size_t len;
@@ -153,7 +167,7 @@ static void test_many_batches(void **state)
 	}
 	/* every file of every batch was closed */
 	assert_int_equal(open_fds(), fds);
-	rb_read(rb, p, 0);
+	read_batch(rb, p, 0);
 	size_t len;
 	assert_null(rb_get(rb, 0, &len));
 	rb_free(rb);
@@ -167,20 +181,10 @@ static void test_two_on_their_way(void **state)
 {
 	int fds0 = open_fds();
 	struct readbatch *rb = new_or_skip();
-	const char *a[3], *b[2], *c[4];
-	char name[32];
-	for (unsigned k = 0; k < 3; k++) {
-		snprintf(name, sizeof name, "a%u", k);
-		a[k] = make_file(name, 100 + k);
-	}
-	for (unsigned k = 0; k < 2; k++) {
-		snprintf(name, sizeof name, "b%u", k);
-		b[k] = make_file(name, 200 + k);
-	}
-	for (unsigned k = 0; k < 4; k++) {
-		snprintf(name, sizeof name, "c%u", k);
-		c[k] = make_file(name, 300 + k);
-	}
+	char *a[3], *b[2], *c[4];
+	make_files("a", 3, 100, 1, a);
+	make_files("b", 2, 200, 1, b);
+	make_files("c", 4, 300, 1, c);
 	size_t len;
 	assert_null(rb_get(rb, 0, &len));  /* nothing waited for yet */
 	assert_int_equal(rb_submit(rb, a, 3), 0);
@@ -215,11 +219,10 @@ static void test_two_on_their_way(void **state)
 	}
 	rb_wait(rb);  /* none left */
 	assert_null(rb_get(rb, 0, &len));
-	/* rb_read with two on their way: not read, and the two unharmed */
+	/* a third refused leaves the two on their way unharmed */
 	assert_int_equal(rb_submit(rb, a, 3), 0);
 	assert_int_equal(rb_submit(rb, b, 2), 0);
-	rb_read(rb, c, 4);
-	assert_null(rb_get(rb, 0, &len));
+	assert_int_equal(rb_submit(rb, c, 4), -1);
 	rb_wait(rb);
 	assert_non_null(rb_get(rb, 2, &len));
 	assert_int_equal(len, 102);
