@@ -8,7 +8,7 @@
 struct par_job {
 	par_fn fn;           /* one index at a time, or */
 	par_run_fn rfn;      /* runs of up to max indexes, */
-	par_run_fn start;    /* each started a run ahead (or NULL) */
+	par_run_fn start;    /* each started a run ahead of it (or NULL) */
 	void *ctx;
 	size_t n, max;
 	unsigned threads;
@@ -44,18 +44,12 @@ static void par_run(struct par_job *job, unsigned worker)
 			job->fn(job->ctx, worker, i);
 		}
 	}
-	size_t i, len;
-	if (!job->start) {
-		while ((len = take_run(job, &i)))
-			job->rfn(job->ctx, worker, i, len);
-		return;
-	}
-	/* One run ahead: the next one is taken and started before the one
+	/* One run ahead: the next one is taken (and started) before the one
 	 * held is done. */
-	size_t hi = 0, hn = 0;
+	size_t i, len, hi = 0, hn = 0;
 	for (;;) {
 		len = take_run(job, &i);
-		if (len)
+		if (len && job->start)
 			job->start(job->ctx, worker, i, len);
 		if (hn)
 			job->rfn(job->ctx, worker, hi, hn);
