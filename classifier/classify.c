@@ -265,9 +265,7 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 			__builtin_prefetch(m->w + f * nl);
 			__builtin_prefetch(m->w + f * nl + nl - 1);
 		}
-		/* sublinear tf, 1 + ln tf: 1 for the most common count, 1 */
-		double tf = w->val[k];
-		double v = (tf == 1.0 ? 1.0 : 1.0 + log(tf)) * m->idf[w->uniq[k]];
+		double v = tf_weight(w->val[k]) * m->idf[w->uniq[k]];
 		w->val[k] = (float)v;
 		norm += v * v;
 	}

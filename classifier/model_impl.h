@@ -5,6 +5,7 @@
 #ifndef TRIAGE_MODEL_IMPL_H
 #define TRIAGE_MODEL_IMPL_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "classifier/model.h"
@@ -44,5 +45,13 @@ struct model *model_alloc(uint32_t nlabels);
  * label; probs gets nlabels values.
  */
 int model_calibrate(const struct model *m, const double *scores, double *probs);
+
+/* A term's weight for its count in a message, before idf: sublinear tf,
+ * 1 + ln tf, the same in training and in classifying (1 exactly for the
+ * most common count, 1, without calling log). */
+static inline double tf_weight(double tf)
+{
+	return tf == 1.0 ? 1.0 : 1.0 + log(tf);
+}
 
 #endif

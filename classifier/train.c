@@ -790,7 +790,7 @@ static void fill_row(void *ctx, unsigned worker, size_t i)
 	double norm = 0;
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t f = (uint32_t)(s[k] >> 32), tf = (uint32_t)s[k];
-		double val = (tf == 1 ? 1.0 : 1.0 + log((double)tf)) * c->idf[f];  /* 1 + ln 1 = 1 */
+		double val = tf_weight(tf) * c->idf[f];
 		c->x->idx[o + k] = f;
 		c->x->val[o + k] = (float)val;
 		norm += val * val;
