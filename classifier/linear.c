@@ -512,7 +512,7 @@ int linear_train(const struct csr *x, const uint32_t *rows, const signed char *y
 /* The loss of message i at fa = a f + b, given e = exp(-|fa|). */
 static inline double platt_loss(double t, double fa, double e)
 {
-	return fa >= 0 ? t * fa + log1p(e) : (t - 1) * fa + log1p(e);
+	return (fa >= 0 ? t * fa : (t - 1) * fa) + log1p(e);
 }
 
 int platt_fit(const double *f, const signed char *y, size_t n, double *pa, double *pb)
@@ -523,10 +523,10 @@ int platt_fit(const double *f, const signed char *y, size_t n, double *pa, doubl
 	 * Newton step's, whose derivatives reuse them (one exp and one log1p
 	 * a message a step, not three calls).
 	 */
-	double *e = malloc((n ? 2 * n : 1) * sizeof *e);
-	if (!e)
+	double *mem = malloc((n ? 2 * n : 1) * sizeof *mem);
+	if (!mem)
 		return -1;
-	double *et = e + n;
+	double *e = mem, *et = mem + n;
 	double prior1 = 0, prior0 = 0;
 	for (size_t i = 0; i < n; i++)
 		if (y[i] > 0)
@@ -588,7 +588,7 @@ int platt_fit(const double *f, const signed char *y, size_t n, double *pa, doubl
 	}
 	*pa = a;
 	*pb = b;
-	free(e < et ? e : et);
+	free(mem);
 	return 0;
 }
 
