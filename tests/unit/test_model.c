@@ -242,14 +242,12 @@ static void test_bounds(void **state)
 	}
 }
 
-/* Weights that are not finite, in a mapped file (the weights are used where
- * they lie) of more weights than a block of the vectorised test (4096):
- * refused, with the first bad one's index, wherever it is. */
-static void test_nonfinite_weights(void **state)
+/* Saves at path a model of nf features ("b:t0", "b:t1"...) and 3 labels
+ * with finite weights, and returns the file's bytes (*len of them). */
+static char *saved_numbered(const char *path, size_t nf, size_t *len)
 {
-	enum { NF = 3000, NL = 3 };
-	char path[256], err[256];
-	snprintf(path, sizeof path, "%s/w.model", dir);
+	enum { NL = 3 };
+	char err[256];
 	struct model *m = model_alloc(NL);
 	assert_non_null(m);
 	for (int c = 0; c < NL; c++) {
@@ -258,22 +256,34 @@ static void test_nonfinite_weights(void **state)
 		m->labels[c] = strdup(l);
 		m->platt_a[c] = -1;
 	}
-	m->idf = malloc(NF * sizeof *m->idf);
-	m->w = malloc((size_t)NF * NL * sizeof *m->w);
-	for (size_t j = 0; j < NF; j++) {
-		char t[16];
+	m->idf = malloc(nf * sizeof *m->idf);
+	m->w = malloc(nf * NL * sizeof *m->w);
+	for (size_t j = 0; j < nf; j++) {
+		char t[32];
 		snprintf(t, sizeof t, "b:t%zu", j);
 		assert_int_equal(strtab_intern(&m->terms, t, strlen(t), NULL), (int64_t)j);
 		m->idf[j] = 1;
 		for (size_t c = 0; c < NL; c++)
-			m->w[j * NL + c] = (float)j / NF - (float)c;
+			m->w[j * NL + c] = (float)(j % 1000) / 1000 - (float)c;
 	}
 	m->threshold = 0.5;
 	assert_int_equal(model_save(m, path, err, sizeof err), 0);
 	model_free(m);
+	char *data = read_file(path, 64 << 20, len, err, sizeof err);
+	assert_non_null(data);
+	return data;
+}
+
+/* Weights that are not finite, in a mapped file (the weights are used where
+ * they lie) of more weights than a block of the vectorised test (4096):
+ * refused, with the first bad one's index, wherever it is. */
+static void test_nonfinite_weights(void **state)
+{
+	enum { NF = 3000, NL = 3 };
+	char path[256], err[256];
+	snprintf(path, sizeof path, "%s/w.model", dir);
 	size_t len;
-	char *clean = read_file(path, 1 << 20, &len, err, sizeof err);
-	assert_non_null(clean);
+	char *clean = saved_numbered(path, NF, &len);
 	struct model *ok = model_load(path, err, sizeof err);
 	assert_non_null(ok);
 	assert_true(ok->w_borrowed);  /* the mapped path, not a copy */
@@ -307,33 +317,11 @@ static void test_nonfinite_weights(void **state)
  * half is caught, and a sound file loads. */
 static void test_large_checksum(void **state)
 {
-	enum { NF = 360000, NL = 3 };
+	enum { NF = 360000 };
 	char path[256], err[256];
 	snprintf(path, sizeof path, "%s/big.model", dir);
-	struct model *m = model_alloc(NL);
-	assert_non_null(m);
-	for (int c = 0; c < NL; c++) {
-		char l[16];
-		snprintf(l, sizeof l, "L%d", c);
-		m->labels[c] = strdup(l);
-		m->platt_a[c] = -1;
-	}
-	m->idf = malloc(NF * sizeof *m->idf);
-	m->w = malloc((size_t)NF * NL * sizeof *m->w);
-	for (size_t j = 0; j < NF; j++) {
-		char t[16];
-		snprintf(t, sizeof t, "b:t%zu", j);
-		assert_int_equal(strtab_intern(&m->terms, t, strlen(t), NULL), (int64_t)j);
-		m->idf[j] = 1;
-		for (size_t c = 0; c < NL; c++)
-			m->w[j * NL + c] = (float)(j % 1000) / 1000 - (float)c;
-	}
-	m->threshold = 0.5;
-	assert_int_equal(model_save(m, path, err, sizeof err), 0);
-	model_free(m);
 	size_t len;
-	char *clean = read_file(path, 64 << 20, &len, err, sizeof err);
-	assert_non_null(clean);
+	char *clean = saved_numbered(path, NF, &len);
 	assert_true(len > (4u << 20));
 	struct model *ok = model_load(path, err, sizeof err);
 	assert_non_null(ok);
