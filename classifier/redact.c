@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
+#include "classifier/pattern.h"
 #include "common/buf.h"
 #include "common/util.h"
 
@@ -77,27 +75,6 @@ static const char pat_iban[] =
 static const char pat_url[] =
 	"(?i)(?:https?://|www\\.)[^\\s<>\"'`{}|\\\\^\\[\\]]*[^\\s<>\"'`{}|\\\\^\\[\\].,;:!?)(]";
 
-static pcre2_code *compile(const char *pat, char *err, size_t errsz)
-{
-	int code;
-	PCRE2_SIZE off;
-	/* Every match is tried at one position: anchored when compiled, because
-	 * JIT matching refuses PCRE2_ANCHORED at match time (and would fall back
-	 * to the interpreter). */
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_ANCHORED,
-				       &code, &off, NULL);
-	if (!re) {
-		PCRE2_UCHAR msg[256];
-		pcre2_get_error_message(code, msg, sizeof msg);
-		errf(err, errsz, "redact: pattern error at %zu: %s", (size_t)off, (char *)msg);
-		return NULL;
-	}
-	/* JIT is an optimisation: without it (no JIT support, W^X policy) the
-	 * interpreter gives the same results. */
-	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-	return re;
-}
-
 /* The patterns, compiled once for the process and shared by every redactor
  * (each has its own match data), as zones.c does. */
 static struct {
@@ -109,11 +86,14 @@ static struct {
 
 static void shared_compile(void)
 {
-	char *e = shared.err;
-	size_t es = sizeof shared.err;
-	shared.ok = (shared.email = compile(pat_email, e, es)) &&
-		    (shared.phone = compile(pat_phone, e, es)) &&
-		    (shared.iban = compile(pat_iban, e, es)) && (shared.url = compile(pat_url, e, es));
+	const struct pattern_def defs[] = {
+		{ "email", pat_email, &shared.email },
+		{ "phone", pat_phone, &shared.phone },
+		{ "IBAN", pat_iban, &shared.iban },
+		{ "URL", pat_url, &shared.url },
+	};
+	shared.ok = pattern_compile_all("redact", defs, sizeof defs / sizeof *defs, 0, shared.err,
+					sizeof shared.err) == 0;
 }
 
 int redact_prepare(char *err, size_t errsz)

@@ -6,9 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
+#include "classifier/pattern.h"
 #include "common/util.h"
 
 /*
@@ -332,28 +330,6 @@ static uint16_t first_word(const struct zoner *z, const unsigned char *s, size_t
 	return kw_find(z, x0, x1, n);
 }
 
-static pcre2_code *compile(const char *name, const char *pat, char *err, size_t errsz)
-{
-	int code;
-	PCRE2_SIZE off;
-	/* Anchored when compiled (every pattern starts with '^'): JIT matching
-	 * refuses PCRE2_ANCHORED at match time and would fall back to the
-	 * interpreter. */
-	pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
-				       PCRE2_UTF | PCRE2_CASELESS | PCRE2_ANCHORED, &code, &off, NULL);
-	if (!re) {
-		PCRE2_UCHAR msg[256];
-		pcre2_get_error_message(code, msg, sizeof msg);
-		errf(err, errsz, "zones: %s pattern, offset %zu: %s", name, (size_t)off,
-		     (char *)msg);
-		return NULL;
-	}
-	/* Without JIT (not built in, or refused by a W^X policy) the interpreter
-	 * gives the same answers, slower. */
-	(void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
-	return re;
-}
-
 /*
  * The patterns, compiled (and JIT-compiled: most of a zoner's making) once
  * for the process and shared by every zoner, as PCRE2 allows: a compiled
@@ -368,15 +344,19 @@ static struct {
 
 static void shared_compile(void)
 {
-	char *e = shared.err;
-	size_t es = sizeof shared.err;
-	shared.ok = (shared.qhdr = compile("quote header", pat_qhdr, e, es)) &&
-		    (shared.fwdintro = compile("forward", pat_fwdintro, e, es)) &&
-		    (shared.dash = compile("dash marker", pat_dash, e, es)) &&
-		    (shared.field = compile("header field", pat_field, e, es)) &&
-		    (shared.device = compile("device", pat_device, e, es)) &&
-		    (shared.formula = compile("closing formula", pat_formula, e, es)) &&
-		    (shared.discl = compile("disclaimer", pat_discl, e, es));
+	const struct pattern_def defs[] = {
+		{ "quote header", pat_qhdr, &shared.qhdr },
+		{ "forward", pat_fwdintro, &shared.fwdintro },
+		{ "dash marker", pat_dash, &shared.dash },
+		{ "header field", pat_field, &shared.field },
+		{ "device", pat_device, &shared.device },
+		{ "closing formula", pat_formula, &shared.formula },
+		{ "disclaimer", pat_discl, &shared.discl },
+	};
+	/* every pattern starts with '^' */
+	shared.ok = pattern_compile_all("zones", defs, sizeof defs / sizeof *defs,
+					PCRE2_UTF | PCRE2_CASELESS, shared.err,
+					sizeof shared.err) == 0;
 }
 
 int zones_prepare(char *err, size_t errsz)
