@@ -43,15 +43,20 @@ OPT      += -fsanitize=fuzzer-no-link -DTRIAGE_FUZZ=1
 endif
 
 PKGS     := libetpan libcurl gnutls libpcre2-8 yaml-0.1 sqlite3 libxml-2.0 libutf8proc zlib liburing
+# What pkg-config says is read at its first use, in a recipe, not when this file
+# is parsed: on a fresh machine `make` installs the packages (deps, which every
+# object waits for) after parsing, and flags read before would be empty.
+# once NAME,VALUE: NAME's value, computed the first time it is used.
+once = $(eval $(1) := $(subst $$,$$$$,$(2)))$($(1))
 # libetpan's .pc links with Debian's no-pie spec file: drop it, triage is PIE.
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(call once,PKG_CFLAGS,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
 # libcurl and libxml2 are not linked: `run` opens libcurl when it sets up SMTP
 # (daemon/curl_dl.c), and libxml2 is opened at the first HTML part
 # (classifier/html.c), each by the name of the library its headers are for.
-PKG_LIBS   := $(filter-out -specs=% -lcurl -lxml2,$(shell pkg-config --libs $(PKGS) 2>/dev/null))
+PKG_LIBS   = $(call once,PKG_LIBS,$(filter-out -specs=% -lcurl -lxml2,$(shell pkg-config --libs $(PKGS) 2>/dev/null)))
 soname = $(shell objdump -p $$(pkg-config --variable=libdir $(1) 2>/dev/null)/$(2) 2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
-CURL_SONAME := $(call soname,libcurl,libcurl.so)
-XML_SONAME  := $(call soname,libxml-2.0,libxml2.so)
+CURL_SONAME = $(call once,CURL_SONAME,$(call soname,libcurl,libcurl.so))
+XML_SONAME  = $(call once,XML_SONAME,$(call soname,libxml-2.0,libxml2.so))
 
 CPPFLAGS += -I. -D_GNU_SOURCE $(FORTIFY) -DTRIAGE_VERSION='"$(VERSION)"' \
 	    -DTRIAGE_DATADIR='"$(DATADIR)"' -DTRIAGE_SYSCONFDIR='"$(SYSCONFDIR)"' \
