@@ -3,7 +3,7 @@
 # cv; their output formats, options, errors and exit codes (sysexits.h).
 . "$(dirname "$0")/../lib.sh"
 [ -d "$TOP/corpus/fr" ] || skip_all "corpus/fr is absent"
-plan 50
+plan 53
 
 # A small corpus: the first 25 messages of each category of corpus/fr.
 for d in "$TOP"/corpus/fr/*/; do
@@ -31,6 +31,15 @@ is "train exits 0" $? 0
 like "train prints a summary with the cross-validated figures" "$(cat "$TMP/sum")" "cross-validated \(3 folds\): accuracy 0\.[0-9]+, macro-F1 0\.[0-9]+"
 SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/b.model" --threads 2 --quiet >"$TMP/q"
 check "training is deterministic whatever the threads (identical files)" cmp -s "$TMP/a.model" "$TMP/b.model"
+# More threads than tasks: some wait for the final model's fold models.
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/b5.model" --threads 5 --quiet
+check "... with more threads than tasks too" cmp -s "$TMP/a.model" "$TMP/b5.model"
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/lr1.model" --algo logreg \
+	--threads 1 --quiet
+SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/lr3.model" --algo logreg \
+	--threads 3 --quiet
+check "logistic regression: the same model whatever the threads" cmp -s "$TMP/lr1.model" "$TMP/lr3.model"
+check "... and not the SVM's" sh -c "! cmp -s '$TMP/a.model' '$TMP/lr1.model'"
 is "--quiet prints nothing" "$(cat "$TMP/q")" ""
 SOURCE_DATE_EPOCH=1700000000 "$TRIAGE" train --corpus "$TMP/small" --out "$TMP/c.model" --seed 7 --quiet
 check "another seed gives another model" sh -c "! cmp -s '$TMP/a.model' '$TMP/c.model'"
