@@ -842,8 +842,9 @@ struct fit_ctx {
 	size_t fold_next, fold_tasks;      /* fold tasks handed out, in the round */
 	unsigned left[MODEL_MAX_LABELS];   /* per task: its fold models not done */
 	unsigned ready[MODEL_MAX_LABELS];  /* final tasks whose folds are done, FIFO */
-	unsigned ready_head, ready_tail;
-	unsigned finals_left;              /* final tasks not yet handed out */
+	unsigned ready_head, ready_tail;   /* [0, ready_head): handed out */
+	unsigned nfinal;                   /* final tasks in the round (0 or ntasks) */
+	int chained;                       /* a final model waits for its task's fold models */
 	int vocab_pending;                 /* the model's vocabulary is still to build */
 	const struct vocab_build *v;
 	const struct tctx *t;
@@ -1039,17 +1040,11 @@ static int model_vocab(const struct vocab_build *v, const struct tctx *t, struct
  * regression's, and those of a final round after a search of C) are ready
  * at once. Which thread runs a task changes no result.
  */
-struct round_arg {
-	struct fit_ctx *f;
-	int chained;  /* a final model waits for its task's fold models */
-};
-
 enum { TASK_FOLD, TASK_FINAL, TASK_VOCAB };
 
 static void round_worker(void *ctx, unsigned worker, size_t unused)
 {
-	struct round_arg *ra = ctx;
-	struct fit_ctx *f = ra->f;
+	struct fit_ctx *f = ctx;
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		int kind;
@@ -1057,7 +1052,6 @@ static void round_worker(void *ctx, unsigned worker, size_t unused)
 		if (f->ready_head < f->ready_tail) {
 			kind = TASK_FINAL;
 			task = f->ready[f->ready_head++];
-			f->finals_left--;
 		} else if (f->fold_next < f->fold_tasks) {
 			kind = TASK_FOLD;
 			task = (unsigned)f->fold_next++;
@@ -1065,7 +1059,7 @@ static void round_worker(void *ctx, unsigned worker, size_t unused)
 			kind = TASK_VOCAB;
 			task = 0;
 			f->vocab_pending = 0;
-		} else if (f->finals_left > 0) {
+		} else if (f->ready_head < f->nfinal) {
 			/* a final model waits for fold models other threads are running */
 			pthread_cond_wait(&f->ready_cv, &f->lock);
 			continue;
@@ -1083,7 +1077,7 @@ static void round_worker(void *ctx, unsigned worker, size_t unused)
 			fit_task(f, worker, (size_t)(task % f->folds) * f->ntasks + task / f->folds);
 		}
 		pthread_mutex_lock(&f->lock);
-		if (kind == TASK_FOLD && --f->left[task / f->folds] == 0 && ra->chained) {
+		if (kind == TASK_FOLD && --f->left[task / f->folds] == 0 && f->chained) {
 			f->ready[f->ready_tail++] = task / f->folds;
 			pthread_cond_broadcast(&f->ready_cv);
 		}
@@ -1096,13 +1090,13 @@ static void run_round(struct fit_ctx *f, unsigned threads, int folds_too, int fi
 	f->fold_next = 0;
 	f->fold_tasks = folds_too ? (size_t)f->folds * f->ntasks : 0;
 	f->ready_head = f->ready_tail = 0;
-	f->finals_left = final ? f->ntasks : 0;
+	f->nfinal = final ? f->ntasks : 0;
 	f->vocab_pending = final;
 	for (unsigned task = 0; task < f->ntasks; task++)
 		f->left[task] = f->folds;
 	/* Only the SVM's final models start from their fold models' solutions. */
-	int chained = final && folds_too && f->p.algo == CLF_SVM;
-	if (final && !chained) {
+	f->chained = final && folds_too && f->p.algo == CLF_SVM;
+	if (final && !f->chained) {
 		/* ready at once, by decreasing cost in the chosen C's fold models
 		 * (ties, and a round that has not run them yet: task order) */
 		for (unsigned task = 0; task < f->ntasks; task++) {
@@ -1112,10 +1106,9 @@ static void run_round(struct fit_ctx *f, unsigned threads, int folds_too, int fi
 			f->ready[k] = task;
 		}
 	}
-	struct round_arg ra = { f, chained };
 	/* par_for fails only when a thread could not start: the loops that did,
 	 * and this thread's, then do all the tasks. */
-	par_for(threads, threads, round_worker, &ra);
+	par_for(threads, threads, round_worker, f);
 }
 
 /* Platt scaling of label k on the out-of-fold scores. */
