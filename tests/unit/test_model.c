@@ -242,12 +242,12 @@ static void test_bounds(void **state)
 	}
 }
 
-/* Saves at path a model of nf features ("b:t0", "b:t1"...) and 3 labels
- * with finite weights, and returns the file's bytes (*len of them). */
-static char *saved_numbered(const char *path, size_t nf, size_t *len)
+/* A model of nf features ("b:t0", "b:t1"...) and NUMBERED_NL labels, its
+ * idf and weights finite and varying with the feature. */
+enum { NUMBERED_NL = 3 };
+static struct model *numbered_model(size_t nf)
 {
-	enum { NL = 3 };
-	char err[256];
+	enum { NL = NUMBERED_NL };
 	struct model *m = model_alloc(NL);
 	assert_non_null(m);
 	for (int c = 0; c < NL; c++) {
@@ -258,15 +258,25 @@ static char *saved_numbered(const char *path, size_t nf, size_t *len)
 	}
 	m->idf = malloc(nf * sizeof *m->idf);
 	m->w = malloc(nf * NL * sizeof *m->w);
+	assert_true(m->idf && m->w);
 	for (size_t j = 0; j < nf; j++) {
 		char t[32];
-		snprintf(t, sizeof t, "b:t%zu", j);
-		assert_int_equal(strtab_intern(&m->terms, t, strlen(t), NULL), (int64_t)j);
-		m->idf[j] = 1;
+		int n = snprintf(t, sizeof t, "b:t%zu", j);
+		assert_int_equal(strtab_intern(&m->terms, t, (size_t)n, NULL), (int64_t)j);
+		m->idf[j] = 1.0f + (float)(j % 97) / 10;
 		for (size_t c = 0; c < NL; c++)
-			m->w[j * NL + c] = (float)(j % 1000) / 1000 - (float)c;
+			m->w[j * NL + c] = (float)((int)(j % 13) - (int)c) / 8;
 	}
 	m->threshold = 0.5;
+	return m;
+}
+
+/* Saves numbered_model(nf) at path and returns the file's bytes (*len of
+ * them). */
+static char *saved_numbered(const char *path, size_t nf, size_t *len)
+{
+	char err[256];
+	struct model *m = numbered_model(nf);
 	assert_int_equal(model_save(m, path, err, sizeof err), 0);
 	model_free(m);
 	char *data = read_file(path, 64 << 20, len, err, sizeof err);
@@ -279,7 +289,7 @@ static char *saved_numbered(const char *path, size_t nf, size_t *len)
  * refused, with the first bad one's index, wherever it is. */
 static void test_nonfinite_weights(void **state)
 {
-	enum { NF = 3000, NL = 3 };
+	enum { NF = 3000, NL = NUMBERED_NL };
 	char path[256], err[256];
 	snprintf(path, sizeof path, "%s/w.model", dir);
 	size_t len;
@@ -486,27 +496,10 @@ static void test_slot_table(void **state)
 static void test_layout(void **state)
 {
 	(void)state;
-	enum { NF = 160000, NL = 3 };
-	char path[256], err[256], term[32];
+	enum { NF = 160000, NL = NUMBERED_NL };
+	char path[256], err[256];
 	snprintf(path, sizeof path, "%s/big.model", dir);
-	struct model *a = model_alloc(NL);
-	assert_non_null(a);
-	for (int c = 0; c < NL; c++) {
-		char l[16];
-		snprintf(l, sizeof l, "L%d", c);
-		a->labels[c] = strdup(l);
-	}
-	a->idf = malloc(NF * sizeof *a->idf);
-	a->w = malloc((size_t)NF * NL * sizeof *a->w);
-	assert_true(a->idf && a->w);
-	for (uint32_t j = 0; j < NF; j++) {
-		int n = snprintf(term, sizeof term, "b:t%06u", j);
-		assert_int_equal(strtab_intern(&a->terms, term, (size_t)n, NULL), (int)j);
-		a->idf[j] = 1.0f + (float)(j % 97) / 10;
-		for (int c = 0; c < NL; c++)
-			a->w[(size_t)j * NL + (size_t)c] = (float)((int)(j % 13) - c) / 8;
-	}
-	a->threshold = 0.5;
+	struct model *a = numbered_model(NF);
 	assert_int_equal(model_save(a, path, err, sizeof err), 0);
 	size_t len;
 	char *data = read_file(path, 1 << 26, &len, err, sizeof err);
