@@ -271,15 +271,86 @@ void linear_decision_group(const struct csr *x, uint32_t row, const float *W,
 }
 
 /*
+ * A coordinate step on each variable of row i (rows[i]) in the problems of
+ * mask m. In a pass that checks convergence (sh given), liblinear's: the
+ * projected gradients' range goes to sh, and a variable stuck at the bound
+ * (beyond that problem's last largest gradient) leaves its problem until the
+ * next check. Returns the largest projected gradient's magnitude.
+ */
+struct svm_check {
+	const double *pgmax_old;
+	double *pgmax_new, *pgmin_new;
+	uint32_t *nshrunk;
+	gmask *mask;
+};
+
+static inline __attribute__((always_inline)) double
+svm_visit(const struct csr *x, uint32_t r, const signed char *yi, double *ai, double qdi,
+	  double diag, unsigned ng, unsigned m, float *W, const struct svm_check *sh)
+{
+	float d[LINEAR_GROUP], step[LINEAR_GROUP] = { 0 };
+	row_dotg(x, r, W, d);
+	int any = 0;
+	double viol = 0;
+	for (unsigned c = 0; c < ng; c++) {
+		if (!(m >> c & 1))
+			continue;
+		double g = yi[c] * (double)d[c] - 1.0 + ai[c] * diag;
+		double pg = g;
+		if (ai[c] == 0) {
+			if (sh && g > sh->pgmax_old[c]) {
+				/* Stuck at the bound: out of problem c until its next check. */
+				*sh->mask &= (gmask)~(1u << c);
+				sh->nshrunk[c]++;
+				continue;
+			}
+			pg = g < 0 ? g : 0;
+		}
+		if (sh) {
+			if (pg > sh->pgmax_new[c])
+				sh->pgmax_new[c] = pg;
+			if (pg < sh->pgmin_new[c])
+				sh->pgmin_new[c] = pg;
+		}
+		if (fabs(pg) > viol)
+			viol = fabs(pg);
+		if (fabs(pg) > 1e-12) {
+			double old = ai[c];
+			ai[c] = fmax(old - g / qdi, 0.0);
+			step[c] = (float)((ai[c] - old) * yi[c]);
+			any = 1;
+		}
+	}
+	if (any)
+		row_axpyg(x, r, step, W);
+	return viol;
+}
+
+/*
  * The dual coordinate descent of train_svm, for each problem of the group:
  * row i's variable of problem c moves only while (i, c) is active; a problem
  * shrinks and stops by liblinear's rules on its own, and a row leaves the
  * visiting order once no problem needs it.
+ *
+ * Rows seldom leave it: a row is left out only when every problem of the
+ * group has shrunk its variable, and one of six or seven usually still needs
+ * it (20 Newsgroups: each pass visited every row). So after a pass, the rows
+ * whose largest projected gradient is above eps / 2, those that keep the
+ * stopping test (a range of at most eps) from passing, are visited again, up
+ * to VIOL_PASSES times, dropping those brought within eps / 2, while they are
+ * fewer than half the rows visited: they get the steps that most reduce the
+ * objective at a fraction of a pass's cost. These passes only move
+ * variables; the stopping test and shrinking are liblinear's, on the full
+ * passes. (20 Newsgroups: the full passes of the final models went from 34,
+ * 37 and 12 to 13, 12 and 9, and the rows visited in all, fold models
+ * included, from 1.6 to 0.96 million, for the same accuracy.)
  */
+enum { VIOL_PASSES = 8 };
+
 VECTOR_CLONES
 static int svm_group(const struct csr *x, const uint32_t *rows, const signed char *y, uint32_t n,
 		     unsigned ng, const struct linear_params *p, float *W, double *alpha,
-		     double *qd, uint32_t *index, gmask *mask)
+		     double *qd, uint32_t *index, gmask *mask, float *viol, uint32_t *vlist)
 {
 	enum { G = LINEAR_GROUP };
 	const double diag = 0.5 / p->c;
@@ -307,6 +378,7 @@ static int svm_group(const struct csr *x, const uint32_t *rows, const signed cha
 	uint32_t nshrunk[G] = { 0 };
 	for (unsigned c = 0; c < G; c++)
 		pgmax_old[c] = INFINITY;
+	const double vtol = p->eps / 2;
 	unsigned live = full;
 	uint64_t rng = p->seed;
 	uint32_t active = n;
@@ -317,45 +389,16 @@ static int svm_group(const struct csr *x, const uint32_t *rows, const signed cha
 			pgmin_new[c] = INFINITY;
 		}
 		shuffle(index, active, &rng);
+		uint32_t nv = 0;
 		for (uint32_t s = 0; s < active; s++) {
 			uint32_t i = index[s];
 			unsigned m = mask[i] & live;
 			if (m) {
-				float d[G], step[G] = { 0 };
-				row_dotg(x, rows[i], W, d);
-				int any = 0;
-				const signed char *yi = y + (size_t)i * G;
-				double *ai = alpha + (size_t)i * G;
-				for (unsigned c = 0; c < ng; c++) {
-					if (!(m >> c & 1))
-						continue;
-					double g = yi[c] * (double)d[c] - 1.0 + ai[c] * diag;
-					double pg = 0;
-					if (ai[c] == 0) {
-						if (g > pgmax_old[c]) {
-							/* Stuck at the bound: out of problem c until its next check. */
-							mask[i] &= (gmask)~(1u << c);
-							nshrunk[c]++;
-							continue;
-						}
-						if (g < 0)
-							pg = g;
-					} else {
-						pg = g;
-					}
-					if (pg > pgmax_new[c])
-						pgmax_new[c] = pg;
-					if (pg < pgmin_new[c])
-						pgmin_new[c] = pg;
-					if (fabs(pg) > 1e-12) {
-						double old = ai[c];
-						ai[c] = fmax(old - g / qd[i], 0.0);
-						step[c] = (float)((ai[c] - old) * yi[c]);
-						any = 1;
-					}
-				}
-				if (any)
-					row_axpyg(x, rows[i], step, W);
+				struct svm_check sh = { pgmax_old, pgmax_new, pgmin_new, nshrunk, &mask[i] };
+				viol[i] = (float)svm_visit(x, rows[i], y + (size_t)i * G, alpha + (size_t)i * G,
+							   qd[i], diag, ng, m, W, &sh);
+				if (viol[i] > vtol)
+					vlist[nv++] = i;
 			}
 			if (!(mask[i] & live)) {
 				/* No problem needs this row until a check brings it back. */
@@ -365,6 +408,7 @@ static int svm_group(const struct csr *x, const uint32_t *rows, const signed cha
 				s--;
 			}
 		}
+		uint32_t visited = active;
 		iter++;
 		for (unsigned c = 0; c < ng; c++) {
 			if (!(live >> c & 1))
@@ -383,6 +427,19 @@ static int svm_group(const struct csr *x, const uint32_t *rows, const signed cha
 				continue;
 			}
 			pgmax_old[c] = pgmax_new[c] > 0 ? pgmax_new[c] : INFINITY;
+		}
+		/* The violators' passes (see above). */
+		for (unsigned k = 0; k < VIOL_PASSES && live && nv > 0 && nv < visited / 2; k++) {
+			shuffle(vlist, nv, &rng);
+			uint32_t keep = 0;
+			for (uint32_t t = 0; t < nv; t++) {
+				uint32_t i = vlist[t];
+				unsigned m = mask[i] & live;
+				if (m && svm_visit(x, rows[i], y + (size_t)i * G, alpha + (size_t)i * G, qd[i],
+						   diag, ng, m, W, NULL) > vtol)
+					vlist[keep++] = i;
+			}
+			nv = keep;
 		}
 	}
 	return (int)iter;
@@ -403,9 +460,11 @@ int linear_train_svm_group(const struct csr *x, const uint32_t *rows, const sign
 	double *qd = malloc(n * sizeof *qd);
 	uint32_t *index = malloc(n * sizeof *index);
 	gmask *mask = malloc(n * sizeof *mask);
+	float *viol = malloc(n * sizeof *viol);
+	uint32_t *vlist = malloc(n * sizeof *vlist);
 	int it = -1;
-	if (a && qd && index && mask)
-		it = svm_group(x, rows, y, (uint32_t)n, ng, p, W, a, qd, index, mask);
+	if (a && qd && index && mask && viol && vlist)
+		it = svm_group(x, rows, y, (uint32_t)n, ng, p, W, a, qd, index, mask, viol, vlist);
 	else
 		errno = ENOMEM;
 	if (!alpha)
@@ -413,6 +472,8 @@ int linear_train_svm_group(const struct csr *x, const uint32_t *rows, const sign
 	free(qd);
 	free(index);
 	free(mask);
+	free(viol);
+	free(vlist);
 	return it;
 }
 

@@ -38,8 +38,10 @@
 
 /* Distinct terms a training run may see before pruning. */
 #define TRAIN_MAX_TERMS (1u << 25)
-/* The solver's tolerance for the cross-validation models. */
+/* The solvers' tolerance for the cross-validation models: logistic
+ * regression's, the SVM's (see fit_one). */
 #define CV_EPS 1.0
+#define SVM_CV_EPS 0.5
 
 void train_opts_default(struct train_opts *o)
 {
@@ -933,8 +935,8 @@ static void fit_group(void *ctx, unsigned worker, size_t task)
 			y[k * G + j] = j < ng && f->label[rows[k]] == (int)(c0 + j) ? 1 : -1;
 	struct linear_params p = f->p;
 	p.seed = mix_seed(f->p.seed, fold, grp);
-	if (fold < f->folds && p.eps < CV_EPS)
-		p.eps = CV_EPS;
+	if (fold < f->folds && p.eps < SVM_CV_EPS)
+		p.eps = SVM_CV_EPS;
 	if (fold < f->folds || !fa) {
 		memset(alpha, 0, n * G * sizeof *alpha);
 	} else {
