@@ -72,6 +72,13 @@ static inline const char *strtab_str(const struct strtab *t, uint32_t id, size_t
 	return s;
 }
 
+/* Fetches into the cache the slot where a lookup of hash h starts. */
+static inline void strtab_prefetch(const struct strtab *t, uint64_t h)
+{
+	if (t->slots)
+		__builtin_prefetch(&t->slots[(uint32_t)h & t->mask]);
+}
+
 /* Reserves room for n more strings of pool_bytes bytes in all (an optimisation). */
 int strtab_reserve(struct strtab *t, uint32_t n, size_t pool_bytes);
 

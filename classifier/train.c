@@ -483,6 +483,7 @@ struct vocab_build {
 	uint32_t *final;       /* g id -> feature id, or UINT32_MAX */
 	uint32_t nfeat;
 	uint32_t *feat_g;      /* feature id -> g id */
+	uint64_t *feat_h;      /* feature id -> its term's hash */
 };
 
 static void vocab_build_release(struct vocab_build *v, unsigned nworkers)
@@ -497,6 +498,7 @@ static void vocab_build_release(struct vocab_build *v, unsigned nworkers)
 	free(v->src_worker);
 	free(v->final);
 	free(v->feat_g);
+	free(v->feat_h);
 }
 
 /* Terms ordered by their 64-bit hash: an order that depends on the terms
@@ -710,19 +712,15 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 	for (uint32_t g = 0; g < ng; g++)
 		v->final[g] = UINT32_MAX;
 	v->nfeat = 0;
-	if (!(v->feat_g = malloc((nc ? nc : 1) * sizeof *v->feat_g))) {
-		free(cand);
-		return errf(err, errsz, "out of memory");
-	}
+	/* the kept candidates, in hash order, over the first ones of cand */
 	for (size_t k = 0; k < nc; k++) {
 		uint32_t g = cand[k].g;
 		if (v->df[g] > cut || (v->df[g] == cut && room > 0)) {
 			if (v->df[g] == cut && room != (size_t)-1)
 				room--;
-			v->feat_g[v->nfeat++] = g;
+			cand[v->nfeat++] = cand[k];
 		}
 	}
-	free(cand);
 	/*
 	 * Feature ids by decreasing df, ties in hash order (a stable counting
 	 * sort): the weights of the frequent terms, which most non-zeros touch,
@@ -730,22 +728,25 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 	 * product: a fifth faster than in hash order, best of 3 runs) and in
 	 * classify's scoring.
 	 */
-	uint32_t *by_df = malloc((v->nfeat ? v->nfeat : 1) * sizeof *by_df);
+	v->feat_g = malloc((v->nfeat ? v->nfeat : 1) * sizeof *v->feat_g);
+	v->feat_h = malloc((v->nfeat ? v->nfeat : 1) * sizeof *v->feat_h);
 	size_t *start = calloc((size_t)maxdf + 2, sizeof *start);
-	if (!by_df || !start) {
-		free(by_df);
+	if (!v->feat_g || !v->feat_h || !start) {
+		free(cand);
 		free(start);
 		return errf(err, errsz, "out of memory");
 	}
 	for (uint32_t j = 0; j < v->nfeat; j++)
-		start[maxdf - v->df[v->feat_g[j]] + 1]++;
+		start[maxdf - v->df[cand[j].g] + 1]++;
 	for (uint32_t d = 1; d <= maxdf + 1; d++)
 		start[d] += start[d - 1];
-	for (uint32_t j = 0; j < v->nfeat; j++)
-		by_df[start[maxdf - v->df[v->feat_g[j]]]++] = v->feat_g[j];
+	for (uint32_t j = 0; j < v->nfeat; j++) {
+		size_t at = start[maxdf - v->df[cand[j].g]]++;
+		v->feat_g[at] = cand[j].g;
+		v->feat_h[at] = cand[j].h;
+	}
 	free(start);
-	free(v->feat_g);
-	v->feat_g = by_df;
+	free(cand);
 	for (uint32_t j = 0; j < v->nfeat; j++)
 		v->final[v->feat_g[j]] = j;
 	return 0;
@@ -1009,14 +1010,39 @@ static int model_vocab(const struct vocab_build *v, const struct tctx *t, struct
 		buf_release(&sp);
 		return -1;
 	}
-	for (uint32_t j = 0; j < v->nfeat; j++) {
+	/*
+	 * Each feature's strings lie at random in the workers' pools, behind
+	 * random entries of their tables (five cache misses a feature, one after
+	 * the other: 0.1 s for 20 Newsgroups' 262,144): each level is fetched a
+	 * few features ahead of its use, so that the misses overlap.
+	 */
+	enum { AHEAD = 8 };
+	const uint32_t nf = v->nfeat;
+	for (uint32_t j = 0; j < nf; j++) {
+		if (j + 3 * AHEAD < nf) {
+			uint32_t g = v->feat_g[j + 3 * AHEAD];
+			__builtin_prefetch(&v->src[g]);
+			__builtin_prefetch(&v->src_worker[g]);
+		}
+		if (j + 2 * AHEAD < nf) {
+			uint32_t g = v->feat_g[j + 2 * AHEAD];
+			__builtin_prefetch(&src_dict(v, t, g)->off[v->src[g]]);
+			__builtin_prefetch(&t->w[v->src_worker[g]].surf[v->src[g]]);
+		}
+		if (j + AHEAD < nf) {
+			uint32_t g = v->feat_g[j + AHEAD];
+			const struct tworker *w = &t->w[v->src_worker[g]];
+			__builtin_prefetch(strtab_str(&w->dict, v->src[g], NULL));
+			__builtin_prefetch(w->surfbuf.data + w->surf[v->src[g]]);
+			strtab_prefetch(&m->terms, v->feat_h[j + AHEAD]);
+		}
 		uint32_t g = v->feat_g[j];
 		size_t len;
 		const char *s = strtab_str(src_dict(v, t, g), v->src[g], &len);
 		const struct tworker *w = &t->w[v->src_worker[g]];
 		const char *surf = w->surfbuf.data + w->surf[v->src[g]];
 		m->surf_off[j] = (uint32_t)sp.len;
-		if (strtab_intern(&m->terms, s, len, NULL) < 0 ||
+		if (strtab_intern_h(&m->terms, s, len, v->feat_h[j], NULL) < 0 ||
 		    buf_append(&sp, surf, strlen(surf) + 1) < 0) {
 			buf_release(&sp);
 			return -1;
