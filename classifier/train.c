@@ -878,6 +878,11 @@ static uint64_t mix_seed(uint64_t seed, unsigned fold, unsigned label)
  * The fold models only give the decision values that calibration is fitted
  * on: a looser tolerance (CV_EPS) halves their iterations and leaves the
  * calibration as it was (20 Newsgroups: same threshold, ECE 0.040 vs 0.041).
+ * The SVM's (SVM_CV_EPS) is tighter: its solver's passes over the rows that
+ * break the stopping test (see svm_group) make it stop after fewer passes
+ * over all rows, and at 1.0 the calibration fitted on those models cost
+ * 20 Newsgroups' test accuracy about 0.0005 over six seeds; at 0.5 it is as
+ * before.
  */
 static void fit_one(void *ctx, unsigned worker, size_t task)
 {
