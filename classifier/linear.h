@@ -58,7 +58,8 @@ double linear_decision(const struct csr *x, uint32_t row, const float *w);
  * contiguous (one vector load), and the solver is built for the CPU's vector
  * width (AVX2 and FMA where the CPU has them, checked when the program
  * starts). Each problem is the one linear_train solves, with its own
- * shrinking and stopping test; the rows are visited in one shared order.
+ * stopping test; the rows are visited in one shared order, and those far
+ * from their problems' optimum more often (see svm_group in linear.c).
  *
  * y[k * LINEAR_GROUP + c]: label (+1/-1) of rows[k] in problem c < ng.
  * W: (x->ncols + 1) * LINEAR_GROUP floats, W[j * LINEAR_GROUP + c] the
