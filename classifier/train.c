@@ -113,6 +113,7 @@ struct tworker {
 	struct strtab dict;
 	uint32_t *first;     /* local id -> index of the first message holding it */
 	uint32_t *surf;      /* local id -> offset of its readable form in surfbuf */
+	uint32_t *df;        /* local id -> messages of this worker holding it */
 	struct buf surfbuf;
 	size_t cap;          /* entries in first and surf */
 	uint32_t doc;        /* the message being read */
@@ -159,6 +160,9 @@ static int tw_grow(struct tworker *w, size_t need)
 	if (!(a = big_realloc(w->surf, cap * sizeof *a)))
 		return -1;
 	w->surf = a;
+	if (!(a = big_realloc(w->df, cap * sizeof *a)))
+		return -1;
+	w->df = a;
 	w->cap = cap;
 	return 0;
 }
@@ -291,6 +295,7 @@ static int finish_doc(struct tworker *w)
 			    !memcmp(surf, term + 2, slen))
 				slen = 0;
 			w->first[id] = w->doc;
+			w->df[id] = 0;
 			w->surf[id] = (uint32_t)w->surfbuf.len;
 			if (buf_append(&w->surfbuf, surf, slen) < 0 || buf_appendc(&w->surfbuf, '\0') < 0)
 				return -1;
@@ -385,6 +390,7 @@ static void read_one(struct tctx *t, unsigned worker, size_t i, char *pre, size_
 	}
 	uint32_t *big = d->e + w->nuniq;
 	for (size_t u = 0; u < w->nuniq; u++) {
+		w->df[w->uniq[u]]++;
 		uint32_t c = (uint32_t)w->cnt[w->slot[u]];
 		w->cnt[w->slot[u]] = 0;
 		if (c >= DOC_CNT_MAX)
@@ -616,9 +622,10 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 		total += t->w[k].dict.n;
 	v->map = calloc(nworkers, sizeof *v->map);
 	v->first = big_alloc((total ? total : 1) * sizeof *v->first);
+	v->df = big_alloc((total ? total : 1) * sizeof *v->df);
 	v->src = big_alloc((total ? total : 1) * sizeof *v->src);
 	v->src_worker = big_alloc((total ? total : 1) * sizeof *v->src_worker);
-	if (!v->map || !v->first || !v->src || !v->src_worker)
+	if (!v->map || !v->first || !v->df || !v->src || !v->src_worker)
 		return errf(err, errsz, "out of memory");
 	for (unsigned k = 0; k < nworkers; k++)
 		if (!(v->map[k] = big_alloc((t->w[k].dict.n ? t->w[k].dict.n : 1) * sizeof *v->map[k])))
@@ -636,8 +643,11 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 			uint32_t g = k > 0 ? map[id] : UINT32_MAX;
 			if (g == UINT32_MAX) {
 				map[id] = g = v->ng++;
-			} else if (w->first[id] >= v->first[g]) {
-				continue;
+				v->df[g] = w->df[id];
+			} else {
+				v->df[g] += w->df[id];
+				if (w->first[id] >= v->first[g])
+					continue;
 			}
 			/* new, or first seen in an earlier message than where it was */
 			v->first[g] = w->first[id];
@@ -650,20 +660,14 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 	for (unsigned k = 0; k < nworkers; k++) {
 		strtab_drop_index(&t->w[k].dict);
 		free(t->w[k].first);
-		t->w[k].first = NULL;
+		free(t->w[k].df);
+		t->w[k].first = t->w[k].df = NULL;
 	}
 	free(v->first);
 	v->first = NULL;
 	uint32_t ng = v->ng;
-	if (!(v->df = big_calloc(ng ? ng : 1, sizeof *v->df)) ||
-	    !(v->final = big_alloc((ng ? ng : 1) * sizeof *v->final)))
+	if (!(v->final = big_alloc((ng ? ng : 1) * sizeof *v->final)))
 		return errf(err, errsz, "out of memory");
-	for (size_t i = 0; i < t->c->n; i++) {
-		const struct doc *d = &t->docs[i];
-		const uint32_t *map = v->map[d->worker];
-		for (uint32_t k = 0; k < d->n; k++)
-			v->df[map[d->e[k] & DOC_ID_MASK]]++;
-	}
 	/* Keep terms in at least min_df messages; when more than max_features
 	 * remain, the most frequent (a df cut, ties broken in term order). */
 	uint32_t min_df = o->min_df ? o->min_df : 1;
@@ -1588,6 +1592,7 @@ out:
 		strtab_release(&t.w[k].dict);
 		buf_release(&t.w[k].surfbuf);
 		free(t.w[k].first);
+		free(t.w[k].df);
 		free(t.w[k].surf);
 		buf_release(&t.w[k].arena);
 		free(t.w[k].pend);
