@@ -444,11 +444,15 @@ static void sort_u64(uint64_t *a, size_t n)
 		if (a[mid] < a[n - 1])
 			SWAP(a[mid], a[n - 1]);
 		uint64_t p = a[n - 1];
-		for (size_t i = 0; i + 1 < n; i++)
-			if (a[i] < p) {
-				SWAP(a[i], a[store]);
-				store++;
-			}
+		/* Branch-free: swapped whether or not it is smaller (row entries
+		 * come in no order, and a branch would be mispredicted half the
+		 * time). */
+		for (size_t i = 0; i + 1 < n; i++) {
+			uint64_t v = a[i];
+			a[i] = a[store];
+			a[store] = v;
+			store += v < p;
+		}
 		SWAP(a[store], a[n - 1]);
 		/* Recurse into the smaller side, loop on the larger. */
 		if (store < n - store - 1) {
