@@ -1093,17 +1093,38 @@ static int model_vocab(const struct vocab_build *v, const struct tctx *t, struct
  * the current C, with folds_too), and, with `final`, the final models and
  * the model's vocabulary. An SVM task's final model needs only its own fold
  * models (its warm start), so it starts as soon as they are done instead of
- * after the whole round: fold tasks are handed out task by task (task-major),
- * a thread takes a final model as soon as one is ready (the longest kind of
- * task first), and builds the vocabulary when nothing else is ready instead
- * of waiting. (20 Newsgroups, 2 threads: the final models of three groups of
- * labels, which take as long as all their fold models, ran two on one
- * thread while the other built the vocabulary and then waited, when the
- * final round came after the folds'.) Other final models (logistic
- * regression's, and those of a final round after a search of C) are ready
- * at once. Which thread runs a task changes no result.
+ * after the whole round: fold tasks are handed out in the order of
+ * fold_order, a thread takes a final model as soon as one is ready (the
+ * longest kind of task first), and builds the vocabulary when nothing else
+ * is ready instead of waiting. (20 Newsgroups, 2 threads: the final models
+ * of three groups of labels, which take as long as all their fold models,
+ * ran two on one thread while the other built the vocabulary and then
+ * waited, when the final round came after the folds'.) Other final models
+ * (logistic regression's, and those of a final round after a search of C)
+ * are ready at once. Which thread runs a task changes no result.
  */
 enum { TASK_FOLD, TASK_FINAL, TASK_VOCAB };
+
+/*
+ * The k-th fold model handed out in a round: the first task's folds, then
+ * the other tasks' in turn (fold 0 of each, fold 1 of each...). The first
+ * final model is ready early, to run beside the other fold models, and the
+ * others become ready near the end together, to run side by side; in task
+ * order, the last task's final model ran alone at the end (20 Newsgroups, 2
+ * threads: the round took 25 ms more than half its tasks' time, against 11
+ * this way, on average over six runs).
+ */
+static void fold_order(const struct fit_ctx *f, unsigned k, unsigned *task, unsigned *fold)
+{
+	if (f->ntasks < 2 || k < f->folds) {
+		*task = k / f->folds;
+		*fold = k % f->folds;
+		return;
+	}
+	k -= f->folds;
+	*task = 1 + k % (f->ntasks - 1);
+	*fold = k / (f->ntasks - 1);
+}
 
 static void round_worker(void *ctx, unsigned worker, size_t unused)
 {
@@ -1136,12 +1157,16 @@ static void round_worker(void *ctx, unsigned worker, size_t unused)
 		} else if (kind == TASK_FINAL) {
 			fit_task(f, worker, (size_t)f->folds * f->ntasks + task);
 		} else {
-			/* fold tasks task-major: the k-th is fold k % folds of task k / folds */
-			fit_task(f, worker, (size_t)(task % f->folds) * f->ntasks + task / f->folds);
+			unsigned tk, fd;
+			fold_order(f, task, &tk, &fd);
+			fit_task(f, worker, (size_t)fd * f->ntasks + tk);
 		}
 		pthread_mutex_lock(&f->lock);
-		if (kind == TASK_FOLD && --f->left[task / f->folds] == 0 && f->chained) {
-			f->ready[f->ready_tail++] = task / f->folds;
+		unsigned tk = 0, fd;
+		if (kind == TASK_FOLD)
+			fold_order(f, task, &tk, &fd);
+		if (kind == TASK_FOLD && --f->left[tk] == 0 && f->chained) {
+			f->ready[f->ready_tail++] = tk;
 			pthread_cond_broadcast(&f->ready_cv);
 		}
 	}
