@@ -179,6 +179,54 @@ static void check_solver(enum clf_algo algo)
 
 static void test_svm(void **state) { check_solver(CLF_SVM); }
 
+/* A group's problems over make_problem's rows: lane c < ng of row i labelled
+ * lab(i, y[i], c), the lanes from ng up -1. */
+struct group_problem {
+	struct csr x;
+	uint32_t n;
+	signed char *y, *yg;
+	uint32_t *rows;
+};
+
+static void group_problem(struct group_problem *g, uint32_t n, uint64_t seed, unsigned ng,
+			  signed char (*lab)(uint32_t i, signed char y, unsigned c))
+{
+	enum { G = LINEAR_GROUP };
+	g->n = n;
+	g->y = malloc(n);
+	g->yg = malloc((size_t)n * G);
+	g->rows = malloc(n * sizeof *g->rows);
+	make_problem(&g->x, g->y, n, seed);
+	for (uint32_t i = 0; i < n; i++) {
+		g->rows[i] = i;
+		for (unsigned c = 0; c < G; c++)
+			g->yg[(size_t)i * G + c] = c < ng ? lab(i, g->y[i], c) : -1;
+	}
+}
+
+static void group_problem_release(struct group_problem *g)
+{
+	free(g->y);
+	free(g->yg);
+	free(g->rows);
+	csr_release(&g->x);
+}
+
+/* Separable and noisy labels alike. */
+static signed char mixed_label(uint32_t i, signed char y, unsigned c)
+{
+	signed char l[5] = { y, (signed char)-y, i % 3 == 0 ? 1 : -1, y, (i * 7) % 5 < 2 ? 1 : -1 };
+	return l[c];
+}
+
+/* Noisier: many variables at neither bound. */
+static signed char noisy_label(uint32_t i, signed char y, unsigned c)
+{
+	signed char l[4] = { y, (signed char)(i % 7 == 0 ? -y : y), i % 3 == 0 ? 1 : -1,
+			     (i * 7) % 5 < 2 ? 1 : -1 };
+	return l[c];
+}
+
 /*
  * A group of SVMs solves each problem as the one-problem solver does: at a
  * tight tolerance both reach the same optimum (separable and noisy labels
@@ -188,18 +236,11 @@ static void test_svm(void **state) { check_solver(CLF_SVM); }
 static void test_svm_group(void **state)
 {
 	enum { G = LINEAR_GROUP, NG = 5 };
-	struct csr x;
-	uint32_t n = 400;
-	signed char *y = malloc(n), *yg = malloc((size_t)n * G);
-	uint32_t *rows = malloc(n * sizeof *rows);
-	make_problem(&x, y, n, 11);
-	for (uint32_t i = 0; i < n; i++) {
-		rows[i] = i;
-		signed char l[NG] = { y[i], (signed char)-y[i], i % 3 == 0 ? 1 : -1, y[i],
-				      (i * 7) % 5 < 2 ? 1 : -1 };
-		for (unsigned c = 0; c < G; c++)
-			yg[(size_t)i * G + c] = c < NG ? l[c] : -1;
-	}
+	struct group_problem gp;
+	group_problem(&gp, 400, 11, NG, mixed_label);
+	struct csr x = gp.x;
+	uint32_t n = gp.n, *rows = gp.rows;
+	signed char *yg = gp.yg;
 	struct linear_params p;
 	linear_params_default(&p);
 	p.eps = 0.001;
@@ -256,10 +297,7 @@ static void test_svm_group(void **state)
 	free(w);
 	free(yc);
 	free(alpha);
-	free(y);
-	free(yg);
-	free(rows);
-	csr_release(&x);
+	group_problem_release(&gp);
 }
 
 /* The dual objective of lane c, 1/2 a'(Q + D)a - e'a = 1/2 |w|^2 +
@@ -289,41 +327,30 @@ static double svm_dual(const struct csr *x, uint32_t n, const signed char *yg, c
 /*
  * At liblinear's tolerance, each problem of a group stops near its optimum
  * (the one at a tolerance a thousand times tighter): its dual objective
- * within a hundredth (here 0.01% to 0.4%, as before the solver's passes over
- * the rows that break the stopping test), its projected gradients,
- * recomputed from the weights returned, in a range of about eps (0.045 to
- * 0.08 here: those passes only move variables, the test is made on full
- * passes; the slack is for the float weights).
+ * within a hundredth (here 0.007% to 0.4%; with liblinear's shrinking, before
+ * the solver's passes over the rows that break the stopping test, 0.01% to
+ * 0.4%), its projected gradients, recomputed from the weights returned, in a
+ * range of about eps (0.06 to 0.07 here: those passes only move variables,
+ * the test is made on full passes; the slack is for the float weights).
  */
 static void test_svm_group_tolerance(void **state)
 {
 	enum { G = LINEAR_GROUP, NG = 4 };
-	struct csr x;
-	uint32_t n = 2000;
-	signed char *y = malloc(n), *yg = malloc((size_t)n * G);
-	uint32_t *rows = malloc(n * sizeof *rows);
-	make_problem(&x, y, n, 5);
-	for (uint32_t i = 0; i < n; i++) {
-		rows[i] = i;
-		/* noisy labels: many variables at neither bound */
-		signed char l[NG] = { y[i], (signed char)(i % 7 == 0 ? -y[i] : y[i]), i % 3 == 0 ? 1 : -1,
-				      (i * 7) % 5 < 2 ? 1 : -1 };
-		for (unsigned c = 0; c < G; c++)
-			yg[(size_t)i * G + c] = c < NG ? l[c] : -1;
-	}
+	struct group_problem g;
+	group_problem(&g, 2000, 5, NG, noisy_label);
 	struct linear_params p;
 	linear_params_default(&p);
-	size_t nw = x.ncols + 1;
+	size_t nw = g.x.ncols + 1;
 	float *W = malloc(nw * G * sizeof *W), *Wt = malloc(nw * G * sizeof *Wt);
-	double *a = calloc((size_t)n * G, sizeof *a), *at = calloc((size_t)n * G, sizeof *at);
-	assert_true(linear_train_svm_group(&x, rows, yg, n, NG, &p, W, a) > 1);
+	double *a = calloc((size_t)g.n * G, sizeof *a), *at = calloc((size_t)g.n * G, sizeof *at);
+	assert_true(linear_train_svm_group(&g.x, g.rows, g.yg, g.n, NG, &p, W, a) > 1);
 	struct linear_params tight = p;
 	tight.eps = p.eps / 1000;
-	assert_true(linear_train_svm_group(&x, rows, yg, n, NG, &tight, Wt, at) > 1);
+	assert_true(linear_train_svm_group(&g.x, g.rows, g.yg, g.n, NG, &tight, Wt, at) > 1);
 	for (unsigned c = 0; c < NG; c++) {
 		double range, range_t;
-		double obj = svm_dual(&x, n, yg, W, a, c, p.c, &range);
-		double opt = svm_dual(&x, n, yg, Wt, at, c, p.c, &range_t);
+		double obj = svm_dual(&g.x, g.n, g.yg, W, a, c, p.c, &range);
+		double opt = svm_dual(&g.x, g.n, g.yg, Wt, at, c, p.c, &range_t);
 		assert_true(opt <= obj + 1e-6 * fabs(opt));
 		if (!(obj - opt <= 1e-2 * fabs(opt)))
 			fail_msg("problem %u: dual objective %g, optimum %g", c, obj, opt);
@@ -334,10 +361,7 @@ static void test_svm_group_tolerance(void **state)
 	free(Wt);
 	free(a);
 	free(at);
-	free(y);
-	free(yg);
-	free(rows);
-	csr_release(&x);
+	group_problem_release(&g);
 }
 
 /* One SVM through the group solver (lane 0): y, alpha by row. */
