@@ -115,7 +115,7 @@ struct tworker {
 	uint32_t *surf;      /* local id -> offset of its readable form in surfbuf */
 	uint32_t *df;        /* local id -> messages of this worker holding it */
 	struct buf surfbuf;
-	size_t cap;          /* entries in first and surf */
+	size_t cap;          /* entries in first, surf and df */
 	uint32_t doc;        /* the message being read */
 	/* the message's terms, as emitted (looked up together at its end) */
 	struct buf arena;
