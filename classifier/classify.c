@@ -31,12 +31,9 @@ struct clf_worker {
 	uint64_t *hs;       /* hashes of the current message's terms */
 	int32_t *ids;       /* their feature ids (-1: not in the vocabulary) */
 	size_t nhs, caphs;
-	uint64_t *cnt;      /* dedupe table: (id + 1) << 32 | count, 0 empty */
-	size_t capcnt;      /* a power of two */
-	uint32_t *uniq;     /* distinct features of the message */
-	uint32_t *slot;     /* where each is in cnt */
+	struct idcount count;  /* the message's distinct features (count.uniq) */
 	float *val;         /* their weights */
-	size_t nuniq;
+	size_t capval;
 	int oom;
 	double *scores, *probs;
 };
@@ -75,9 +72,7 @@ void clf_worker_free(struct clf_worker *w)
 	tok_free(w->tok);
 	free(w->hs);
 	free(w->ids);
-	free(w->cnt);
-	free(w->uniq);
-	free(w->slot);
+	idcount_release(&w->count);
 	free(w->val);
 	free(w->scores);
 	free(w->probs);
@@ -104,7 +99,7 @@ static void cw_emit(void *ctx, const char *term, size_t len, const char *surf, s
 	w->hs[w->nhs++] = strtab_hash(term, len);
 }
 
-/* Counts the known features of the message into uniq/val. Returns 0 or -1. */
+/* Counts the known features of the message into count.uniq / val. Returns 0 or -1. */
 static int count_features(struct clf_worker *w)
 {
 	size_t n = w->nhs;
@@ -113,43 +108,20 @@ static int count_features(struct clf_worker *w)
 		return -1;
 	w->ids = ids;
 	strtab_find_many(&w->m->terms, w->hs, n, ids);
-	size_t need = 16;
-	while (need < 2 * n)
-		need *= 2;
-	if (need > w->capcnt) {
-		free(w->cnt);
-		free(w->uniq);
-		free(w->slot);
-		free(w->val);
-		w->cnt = calloc(need, sizeof *w->cnt);
-		w->uniq = malloc(need / 2 * sizeof *w->uniq);
-		w->slot = malloc(need / 2 * sizeof *w->slot);
-		w->val = malloc(need / 2 * sizeof *w->val);
-		w->capcnt = w->cnt && w->uniq && w->slot && w->val ? need : 0;
-		if (!w->capcnt)
+	if (idcount_run(&w->count, ids, n) < 0)
+		return -1;
+	if (w->count.n > w->capval) {
+		float *v = realloc(w->val, w->count.cap / 2 * sizeof *v);
+		if (!v) {
+			for (size_t u = 0; u < w->count.n; u++)
+				(void)idcount_take(&w->count, u);
 			return -1;
-	}
-	/* Only the first `need` slots: at most twice the message's terms. */
-	size_t mask = need - 1;
-	w->nuniq = 0;
-	for (size_t k = 0; k < n; k++) {
-		if (ids[k] < 0)
-			continue;
-		uint32_t id = (uint32_t)ids[k];
-		size_t i = (id * 0x9e3779b1u) & mask;
-		while (w->cnt[i] && (uint32_t)(w->cnt[i] >> 32) != id + 1)
-			i = (i + 1) & mask;
-		if (!w->cnt[i]) {
-			w->uniq[w->nuniq] = id;
-			w->slot[w->nuniq++] = (uint32_t)i;
-			w->cnt[i] = (uint64_t)(id + 1) << 32;
 		}
-		w->cnt[i]++;
+		w->val = v;
+		w->capval = w->count.cap / 2;
 	}
-	for (size_t u = 0; u < w->nuniq; u++) {
-		w->val[u] = (float)(uint32_t)w->cnt[w->slot[u]];
-		w->cnt[w->slot[u]] = 0;  /* every entry goes: no tombstones needed */
-	}
+	for (size_t u = 0; u < w->count.n; u++)
+		w->val[u] = (float)idcount_take(&w->count, u);
 	return 0;
 }
 
@@ -255,24 +227,24 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	/* Sublinear tf times idf, l2-normalised, as in training. */
 	double norm = 0;
 	enum { AHEAD = 8 };
-	for (size_t k = 0; k < w->nuniq; k++) {
-		if (k + AHEAD < w->nuniq) {
+	for (size_t k = 0; k < w->count.n; k++) {
+		if (k + AHEAD < w->count.n) {
 			/* Both misses of a feature, its idf and its weight row (two
 			 * lines), start a few features ahead; the row is scored in
 			 * the next loop. */
-			size_t f = w->uniq[k + AHEAD];
+			size_t f = w->count.uniq[k + AHEAD];
 			__builtin_prefetch(m->idf + f);
 			__builtin_prefetch(m->w + f * nl);
 			__builtin_prefetch(m->w + f * nl + nl - 1);
 		}
-		double v = tf_weight(w->val[k]) * m->idf[w->uniq[k]];
+		double v = tf_weight(w->val[k]) * m->idf[w->count.uniq[k]];
 		w->val[k] = (float)v;
 		norm += v * v;
 	}
 	norm = norm > 0 ? 1.0 / sqrt(norm) : 0;
 	for (uint32_t c = 0; c < nl; c++)
 		w->scores[c] = m->bias[c];
-	score_rows(m->w, nl, w->uniq, w->val, w->nuniq, norm, w->scores);
+	score_rows(m->w, nl, w->count.uniq, w->val, w->count.n, norm, w->scores);
 	int best = model_calibrate(m, w->scores, w->probs);
 	int second = best == 0 ? 1 : 0;
 	for (uint32_t c = 0; c < nl; c++)
@@ -284,9 +256,9 @@ int clf_classify_msg(struct clf_worker *w, const struct msg *msg, unsigned nreas
 	r->second_confidence = w->probs[second];
 	if (nreasons) {
 		uint32_t ids[CLF_MAX_REASONS];
-		for (size_t k = 0; k < w->nuniq; k++)
-			add_reason(r, ids, nreasons, w->uniq[k],
-				   w->val[k] * norm * m->w[(size_t)w->uniq[k] * nl + (uint32_t)best]);
+		for (size_t k = 0; k < w->count.n; k++)
+			add_reason(r, ids, nreasons, w->count.uniq[k],
+				   w->val[k] * norm * m->w[(size_t)w->count.uniq[k] * nl + (uint32_t)best]);
 		for (size_t k = 0; k < r->nreasons; k++)
 			fill_reason(m, ids[k], &r->reasons[k]);
 	}

@@ -352,3 +352,48 @@ void strtab_find_many(const struct strtab *t, const uint64_t *hs, size_t n, int3
 		ids[k] = (int32_t)strtab_find_h(t, hs[k]);
 	}
 }
+
+int idcount_run(struct idcount *c, const int32_t *ids, size_t n)
+{
+	size_t need = 16;
+	while (need < 2 * n)
+		need *= 2;
+	if (need > c->cap) {
+		idcount_release(c);
+		c->cnt = calloc(need, sizeof *c->cnt);
+		c->uniq = malloc(need / 2 * sizeof *c->uniq);
+		c->slot = malloc(need / 2 * sizeof *c->slot);
+		if (!c->cnt || !c->uniq || !c->slot) {
+			idcount_release(c);
+			errno = ENOMEM;
+			return -1;
+		}
+		c->cap = need;
+	}
+	/* Only the first `need` slots: at most twice the message's terms. */
+	size_t mask = need - 1;
+	c->n = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (ids[k] < 0)
+			continue;
+		uint32_t id = (uint32_t)ids[k];
+		size_t i = (id * 0x9e3779b1u) & mask;
+		while (c->cnt[i] && (uint32_t)(c->cnt[i] >> 32) != id + 1)
+			i = (i + 1) & mask;
+		if (!c->cnt[i]) {
+			c->uniq[c->n] = id;
+			c->slot[c->n++] = (uint32_t)i;
+			c->cnt[i] = (uint64_t)(id + 1) << 32;
+		}
+		c->cnt[i]++;
+	}
+	return 0;
+}
+
+void idcount_release(struct idcount *c)
+{
+	free(c->cnt);
+	free(c->uniq);
+	free(c->slot);
+	memset(c, 0, sizeof *c);
+}

@@ -132,4 +132,38 @@ static inline uint64_t strtab_nslots(const struct strtab *t)
  */
 void strtab_find_many(const struct strtab *t, const uint64_t *hs, size_t n, int32_t *ids);
 
+/*
+ * A message's terms counted by id, each distinct id once: a table sized to
+ * the message (open addressing, twice as many slots as terms: it stays in
+ * the cache, unlike a count per id of a large vocabulary), emptied as the
+ * counts are taken, so that it serves the next message as it is.
+ */
+struct idcount {
+	uint64_t *cnt;   /* (id + 1) << 32 | count, 0 when empty; cap of them */
+	uint32_t *uniq;  /* the distinct ids, in order of first occurrence */
+	uint32_t *slot;  /* where each sits in cnt */
+	size_t cap;      /* a power of two; uniq and slot hold cap / 2 */
+	size_t n;        /* distinct ids counted */
+};
+
+/* Counts ids[0..n) (negative ones skipped) into c, which must be empty (as
+ * idcount_take leaves it). Returns 0, or -1 (ENOMEM: c is then empty). */
+int idcount_run(struct idcount *c, const int32_t *ids, size_t n);
+
+/* The count of c->uniq[u], its slot emptied: take each u once. */
+static inline uint32_t idcount_take(struct idcount *c, size_t u)
+{
+	uint32_t k = (uint32_t)c->cnt[c->slot[u]];
+	c->cnt[c->slot[u]] = 0;
+	return k;
+}
+
+/* The count of c->uniq[u], left in place. */
+static inline uint32_t idcount_peek(const struct idcount *c, size_t u)
+{
+	return (uint32_t)c->cnt[c->slot[u]];
+}
+
+void idcount_release(struct idcount *c);
+
 #endif

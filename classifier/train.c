@@ -122,11 +122,7 @@ struct tworker {
 	struct pend *pend;
 	size_t npend, cappend;
 	int32_t *ids;
-	/* counting: (id + 1) << 32 | count, a power-of-two table, and where each
-	 * distinct term sits in it */
-	uint64_t *cnt;
-	uint32_t *uniq, *slot;
-	size_t capcnt, nuniq;
+	struct idcount count;  /* the message's distinct terms */
 	size_t degraded;
 	int oom;
 	/* The messages' ids and counts, carved from big blocks (a few huge
@@ -220,13 +216,8 @@ static void tw_reading_release(struct tworker *w)
 	w->pend = NULL;
 	w->npend = w->cappend = 0;
 	free(w->ids);
-	free(w->cnt);
-	free(w->uniq);
-	free(w->slot);
 	w->ids = NULL;
-	w->cnt = NULL;
-	w->uniq = w->slot = NULL;
-	w->capcnt = w->nuniq = 0;
+	idcount_release(&w->count);
 }
 
 /* Only buffers the term: the dictionary is probed once per message
@@ -261,8 +252,8 @@ static void tw_emit(void *ctx, const char *term, size_t len, const char *surf, s
 	w->npend++;
 }
 
-/* Interns the message's terms and counts them: w->uniq / the counts in
- * w->cnt at w->slot. Returns 0 or -1 (ENOMEM, or E2BIG: too many terms). */
+/* Interns the message's terms and counts them into w->count. Returns 0 or
+ * -1 (ENOMEM, or E2BIG: too many terms). */
 static int finish_doc(struct tworker *w)
 {
 	size_t n = w->npend;
@@ -302,35 +293,7 @@ static int finish_doc(struct tworker *w)
 		}
 		ids[k] = (int32_t)id;
 	}
-	size_t need = 16;
-	while (need < 2 * n)
-		need *= 2;
-	if (need > w->capcnt) {
-		free(w->cnt);
-		free(w->uniq);
-		free(w->slot);
-		w->cnt = calloc(need, sizeof *w->cnt);
-		w->uniq = malloc(need / 2 * sizeof *w->uniq);
-		w->slot = malloc(need / 2 * sizeof *w->slot);
-		w->capcnt = w->cnt && w->uniq && w->slot ? need : 0;
-		if (!w->capcnt)
-			return -1;
-	}
-	size_t mask = need - 1;
-	w->nuniq = 0;
-	for (size_t k = 0; k < n; k++) {
-		uint32_t id = (uint32_t)ids[k];
-		size_t i = (id * 0x9e3779b1u) & mask;
-		while (w->cnt[i] && (uint32_t)(w->cnt[i] >> 32) != id + 1)
-			i = (i + 1) & mask;
-		if (!w->cnt[i]) {
-			w->uniq[w->nuniq] = id;
-			w->slot[w->nuniq++] = (uint32_t)i;
-			w->cnt[i] = (uint64_t)(id + 1) << 32;
-		}
-		w->cnt[i]++;
-	}
-	return 0;
+	return idcount_run(&w->count, ids, n);
 }
 
 static void tctx_fail(struct tctx *t, const char *msg)
@@ -380,22 +343,22 @@ static void read_one(struct tctx *t, unsigned worker, size_t i, char *pre, size_
 	w->degraded += (size_t)degraded;
 	struct doc *d = &t->docs[i];
 	d->worker = (uint16_t)worker;
-	d->n = (uint32_t)w->nuniq;
+	struct idcount *cn = &w->count;
+	d->n = (uint32_t)cn->n;
 	size_t nbig = 0;
-	for (size_t u = 0; u < w->nuniq; u++)
-		nbig += (uint32_t)w->cnt[w->slot[u]] >= DOC_CNT_MAX;
-	if (!(d->e = tw_doc_alloc(w, w->nuniq + nbig))) {
+	for (size_t u = 0; u < cn->n; u++)
+		nbig += idcount_peek(cn, u) >= DOC_CNT_MAX;
+	if (!(d->e = tw_doc_alloc(w, cn->n + nbig))) {
 		tctx_fail(t, "out of memory while reading the corpus");
 		return;
 	}
-	uint32_t *big = d->e + w->nuniq;
-	for (size_t u = 0; u < w->nuniq; u++) {
-		w->df[w->uniq[u]]++;
-		uint32_t c = (uint32_t)w->cnt[w->slot[u]];
-		w->cnt[w->slot[u]] = 0;
+	uint32_t *big = d->e + cn->n;
+	for (size_t u = 0; u < cn->n; u++) {
+		w->df[cn->uniq[u]]++;
+		uint32_t c = idcount_take(cn, u);
 		if (c >= DOC_CNT_MAX)
 			*big++ = c;
-		d->e[u] = w->uniq[u] | (c < DOC_CNT_MAX ? c : DOC_CNT_MAX) << DOC_ID_BITS;
+		d->e[u] = cn->uniq[u] | (c < DOC_CNT_MAX ? c : DOC_CNT_MAX) << DOC_ID_BITS;
 	}
 	size_t done = atomic_fetch_add(&t->done, 1) + 1;
 	if (worker == 0 && t->o->progress && (done & 255) == 0)
@@ -1652,9 +1615,7 @@ out:
 		buf_release(&t.w[k].arena);
 		free(t.w[k].pend);
 		free(t.w[k].ids);
-		free(t.w[k].cnt);
-		free(t.w[k].uniq);
-		free(t.w[k].slot);
+		idcount_release(&t.w[k].count);
 		tw_doc_release(&t.w[k]);
 	}
 	free(t.w);

@@ -59,6 +59,50 @@ static void test_strtab_bound(void **state)
 	strtab_release(&t);
 }
 
+/* A message's ids counted: each distinct one once, in order of first
+ * occurrence, with its count; negative ids skipped; the table empty again
+ * once the counts are taken, for a larger message next (it grows) and a
+ * smaller one after (it does not). */
+static void test_idcount(void **state)
+{
+	struct idcount c = { 0 };
+	int32_t a[] = { 7, 3, 7, -1, 1000000, 3, 7, -5 };
+	assert_int_equal(idcount_run(&c, a, 8), 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(c.uniq[0], 7);
+	assert_int_equal(c.uniq[1], 3);
+	assert_int_equal(c.uniq[2], 1000000);
+	assert_int_equal(idcount_peek(&c, 0), 3);
+	assert_int_equal(idcount_take(&c, 0), 3);
+	assert_int_equal(idcount_take(&c, 1), 2);
+	assert_int_equal(idcount_take(&c, 2), 1);
+	for (size_t i = 0; i < c.cap; i++)
+		assert_true(c.cnt[i] == 0);
+	/* 300 ids, each of 0..99 three times: the table grows */
+	int32_t b[300];
+	for (int k = 0; k < 300; k++)
+		b[k] = (k * 37) % 100;
+	size_t cap = c.cap;
+	assert_int_equal(idcount_run(&c, b, 300), 0);
+	assert_true(c.cap > cap && c.cap >= 600);
+	assert_int_equal(c.n, 100);
+	for (size_t u = 0; u < c.n; u++)
+		assert_int_equal(idcount_take(&c, u), 3);
+	/* then a small message in the large table */
+	cap = c.cap;
+	assert_int_equal(idcount_run(&c, a, 3), 0);
+	assert_int_equal(c.cap, cap);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(idcount_take(&c, 0), 2);
+	assert_int_equal(idcount_take(&c, 1), 1);
+	/* nothing to count */
+	assert_int_equal(idcount_run(&c, a, 0), 0);
+	assert_int_equal(c.n, 0);
+	idcount_release(&c);
+	assert_null(c.cnt);
+	assert_int_equal(c.cap, 0);
+}
+
 /* A table adopted with its saved slots finds what the original finds; slots
  * or a pool that do not agree are refused. */
 static void test_strtab_adopt_slots(void **state)
@@ -506,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_strtab_basic),
 		cmocka_unit_test(test_strtab_bound),
 		cmocka_unit_test(test_strtab_adopt_slots),
+		cmocka_unit_test(test_idcount),
 		cmocka_unit_test(test_svm),
 		cmocka_unit_test(test_svm_warm_start),
 		cmocka_unit_test(test_svm_group),
