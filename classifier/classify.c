@@ -317,14 +317,10 @@ char *clf_read_file(const char *path, size_t max, size_t *len, size_t *total, ch
 	}
 	if (errno != EFBIG)
 		return NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		errf(err, errsz, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	int fd = open_stat(path, &st, err, errsz);
+	if (fd < 0)
 		return NULL;
-	}
 	size_t want = 1 << 20;
 	if (want > max)
 		want = max;

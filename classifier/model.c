@@ -870,14 +870,10 @@ int model_has_terms(const struct model *m)
 struct model *model_load_flags(const char *path, unsigned flags, char *err, size_t errsz)
 {
 	char e[256];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		errf(err, errsz, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	int fd = open_stat(path, &st, err, errsz);
+	if (fd < 0)
 		return NULL;
-	}
 	if (!S_ISREG(st.st_mode) || st.st_size < 0 ||
 	    (unsigned long long)st.st_size > MODEL_MAX_FILE_SIZE) {
 		close(fd);

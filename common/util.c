@@ -83,6 +83,20 @@ ssize_t read_full(int fd, void *p, size_t want)
 	return (ssize_t)got;
 }
 
+int open_stat(const char *path, struct stat *st, char *err, size_t errsz)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, st) < 0) {
+		int saved = errno;
+		errf(err, errsz, "%s: %s", path, strerror(saved));
+		if (fd >= 0)
+			close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errsz)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);

@@ -10,6 +10,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -26,6 +27,10 @@ int errf(char *err, size_t errsz, const char *fmt, ...)
  * call (EFBIG when the file is over max).
  */
 char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errsz);
+
+/* Opens path read-only (close-on-exec) and fstat()s it into *st: the
+ * descriptor, or -1 with err set ("PATH: reason") and errno preserved. */
+int open_stat(const char *path, struct stat *st, char *err, size_t errsz);
 
 /* Reads up to want bytes of fd into p, until EOF (retrying EINTR). Returns
  * the number read (less than want only at EOF), or -1 with errno set. */

@@ -64,6 +64,32 @@ static void test_read_file_limit(void **state)
 	unlink(path);
 }
 
+/* open_stat: a descriptor and the file's status, or -1 with "PATH: reason"
+ * and errno kept. */
+static void test_open_stat(void **state)
+{
+	char path[] = "/tmp/triage-test-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "abc", 3), 3);
+	close(fd);
+	char err[256] = "";
+	struct stat st;
+	fd = open_stat(path, &st, err, sizeof err);
+	assert_true(fd >= 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_size, 3);
+	char b[4];
+	assert_int_equal(read(fd, b, sizeof b), 3);
+	close(fd);
+	unlink(path);
+	errno = 0;
+	assert_int_equal(open_stat(path, &st, err, sizeof err), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_true(!strncmp(err, path, strlen(path)));
+	assert_non_null(strstr(err, strerror(ENOENT)));
+}
+
 /* A regular file is read whole, byte for byte (the fast path), and an empty
  * one gives an empty string. */
 static void test_read_file_exact(void **state)
@@ -242,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_buf_bounded),
 		cmocka_unit_test(test_read_file_limit),
 		cmocka_unit_test(test_read_file_exact),
+		cmocka_unit_test(test_open_stat),
 		cmocka_unit_test(test_big_alloc),
 		cmocka_unit_test(test_big_realloc),
 		cmocka_unit_test(test_write_atomic),
