@@ -13,7 +13,6 @@
 
 #include "classifier/classifier.h"
 #include "daemon/cmdline.h"
-#include "common/util.h"
 #include "daemon/commands.h"
 #include "daemon/report.h"
 
@@ -249,10 +248,8 @@ static int cmd_train(int argc, char **argv)
 	if (st >= 0)
 		return st;
 	struct corpus c;
-	if (getenv("TPROF")) fprintf(stderr, "PROF main %.1f\n", now_ms());
 	if ((st = load_corpus(&a, &c)) >= 0)
 		return st;
-	if (getenv("TPROF")) fprintf(stderr, "PROF scanned %.1f\n", now_ms());
 	struct model *m = NULL;
 	struct train_result res;
 	char err[512];
@@ -260,7 +257,6 @@ static int cmd_train(int argc, char **argv)
 		corpus_release(&c);
 		return cmd_fail(EX_DATAERR, "%s", err);
 	}
-	if (getenv("TPROF")) fprintf(stderr, "PROF trained %.1f\n", now_ms());
 	if (model_save(m, a.out, err, sizeof err) < 0) {
 		model_free(m);
 		train_result_release(&res);
@@ -293,11 +289,9 @@ static int cmd_train(int argc, char **argv)
 			       100 * a.opts.target_precision);
 		printf("time: reading %.2f s, training %.2f s\n", res.seconds_read, res.seconds_train);
 	}
-	if (getenv("TPROF")) fprintf(stderr, "PROF saved %.1f\n", now_ms());
 	model_free(m);
 	train_result_release(&res);
 	corpus_release(&c);
-	if (getenv("TPROF")) fprintf(stderr, "PROF freed %.1f\n", now_ms());
 	return 0;
 }
 
