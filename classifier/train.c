@@ -448,7 +448,8 @@ static void sort_u64(uint64_t *a, size_t n)
  */
 struct vocab_build {
 	uint32_t ng;           /* distinct terms */
-	uint32_t **map;        /* per worker: local id -> g id */
+	uint32_t **map;        /* per worker: local id -> g id (-> feature id once the
+				  rows are built: see compose_chunk) */
 	uint32_t *df;          /* g id -> messages holding it */
 	uint32_t *first;       /* g id -> first message holding it */
 	uint32_t *src;         /* g id -> its local id in src_worker's dictionary */
@@ -1095,13 +1096,13 @@ static void round_worker(void *ctx, unsigned worker, size_t unused)
 	pthread_mutex_lock(&f->lock);
 	for (;;) {
 		int kind;
-		unsigned task;
+		unsigned task, fold = 0;
 		if (f->ready_head < f->ready_tail) {
 			kind = TASK_FINAL;
 			task = f->ready[f->ready_head++];
 		} else if (f->fold_next < f->fold_tasks) {
 			kind = TASK_FOLD;
-			task = (unsigned)f->fold_next++;
+			fold_order(f, (unsigned)f->fold_next++, &task, &fold);
 		} else if (f->vocab_pending) {
 			kind = TASK_VOCAB;
 			task = 0;
@@ -1120,16 +1121,11 @@ static void round_worker(void *ctx, unsigned worker, size_t unused)
 		} else if (kind == TASK_FINAL) {
 			fit_task(f, worker, (size_t)f->folds * f->ntasks + task);
 		} else {
-			unsigned tk, fd;
-			fold_order(f, task, &tk, &fd);
-			fit_task(f, worker, (size_t)fd * f->ntasks + tk);
+			fit_task(f, worker, (size_t)fold * f->ntasks + task);
 		}
 		pthread_mutex_lock(&f->lock);
-		unsigned tk = 0, fd;
-		if (kind == TASK_FOLD)
-			fold_order(f, task, &tk, &fd);
-		if (kind == TASK_FOLD && --f->left[tk] == 0 && f->chained) {
-			f->ready[f->ready_tail++] = tk;
+		if (kind == TASK_FOLD && --f->left[task] == 0 && f->chained) {
+			f->ready[f->ready_tail++] = task;
 			pthread_cond_broadcast(&f->ready_cv);
 		}
 	}
