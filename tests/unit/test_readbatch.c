@@ -79,6 +79,22 @@ static void check_content(const char *data, size_t len, const char *path)
 	free(want);
 }
 
+/* The batch waited for holds files paths[0..n), of len0 + k bytes each, none
+ * of them at not_at (when given). */
+static void check_batch(struct readbatch *rb, char **paths, unsigned n, size_t len0,
+			const char *not_at)
+{
+	for (unsigned k = 0; k < n; k++) {
+		size_t len;
+		char *d = rb_get(rb, k, &len);
+		assert_non_null(d);
+		assert_int_equal(len, len0 + k);
+		check_content(d, len, paths[k]);
+		if (not_at)
+			assert_true(d != not_at);
+	}
+}
+
 static int open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -193,30 +209,14 @@ static void test_two_on_their_way(void **state)
 	assert_int_equal(rb_submit(rb, c, 4), -1);
 	assert_int_equal(errno, EBUSY);
 	rb_wait(rb);  /* a */
-	for (unsigned k = 0; k < 3; k++) {
-		char *d = rb_get(rb, k, &len);
-		assert_non_null(d);
-		assert_int_equal(len, 100 + k);
-		check_content(d, len, a[k]);
-	}
+	check_batch(rb, a, 3, 100, NULL);
 	assert_null(rb_get(rb, 3, &len));
 	char *a0 = rb_get(rb, 0, &len);
 	assert_int_equal(rb_submit(rb, c, 4), 0);  /* into a's place */
 	rb_wait(rb);  /* b */
-	for (unsigned k = 0; k < 2; k++) {
-		char *d = rb_get(rb, k, &len);
-		assert_non_null(d);
-		assert_int_equal(len, 200 + k);
-		check_content(d, len, b[k]);
-		assert_true(d != a0);
-	}
+	check_batch(rb, b, 2, 200, a0);
 	rb_wait(rb);  /* c */
-	for (unsigned k = 0; k < 4; k++) {
-		char *d = rb_get(rb, k, &len);
-		assert_non_null(d);
-		assert_int_equal(len, 300 + k);
-		check_content(d, len, c[k]);
-	}
+	check_batch(rb, c, 4, 300, NULL);
 	rb_wait(rb);  /* none left */
 	assert_null(rb_get(rb, 0, &len));
 	/* a third refused leaves the two on their way unharmed */
