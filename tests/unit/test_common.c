@@ -41,13 +41,20 @@ static void test_buf_bounded(void **state)
 	free(s);
 }
 
+/* A new file under /tmp (path: a mkstemp template, filled in) holding
+ * data[0..n); its descriptor, open for writing. */
+static int temp_file(char *path, const void *data, size_t n)
+{
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	return fd;
+}
+
 static void test_read_file_limit(void **state)
 {
 	char path[] = "/tmp/triage-test-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "0123456789", 10), 10);
-	close(fd);
+	close(temp_file(path, "0123456789", 10));
 	char err[256];
 	size_t len;
 	char *p = read_file(path, 10, &len, err, sizeof err);
@@ -69,13 +76,10 @@ static void test_read_file_limit(void **state)
 static void test_open_stat(void **state)
 {
 	char path[] = "/tmp/triage-test-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, "abc", 3), 3);
-	close(fd);
+	close(temp_file(path, "abc", 3));
 	char err[256] = "";
 	struct stat st;
-	fd = open_stat(path, &st, err, sizeof err);
+	int fd = open_stat(path, &st, err, sizeof err);
 	assert_true(fd >= 0);
 	assert_true(S_ISREG(st.st_mode));
 	assert_int_equal(st.st_size, 3);
@@ -95,12 +99,10 @@ static void test_open_stat(void **state)
 static void test_read_file_exact(void **state)
 {
 	char path[] = "/tmp/triage-test-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
 	char data[70000];
 	for (size_t i = 0; i < sizeof data; i++)
 		data[i] = (char)(i * 7 + 1);
-	assert_int_equal(write(fd, data, sizeof data), (ssize_t)sizeof data);
+	int fd = temp_file(path, data, sizeof data);
 	char err[256];
 	size_t len;
 	char *p = read_file(path, 1 << 20, &len, err, sizeof err);
