@@ -345,10 +345,10 @@ void strtab_find_many(const struct strtab *t, const uint64_t *hs, size_t n, int3
 		return;
 	}
 	for (size_t k = 0; k < n && k < AHEAD; k++)
-		__builtin_prefetch(&t->slots[(uint32_t)hs[k] & t->mask]);
+		strtab_prefetch(t, hs[k]);
 	for (size_t k = 0; k < n; k++) {
 		if (k + AHEAD < n)
-			__builtin_prefetch(&t->slots[(uint32_t)hs[k + AHEAD] & t->mask]);
+			strtab_prefetch(t, hs[k + AHEAD]);
 		ids[k] = (int32_t)strtab_find_h(t, hs[k]);
 	}
 }
