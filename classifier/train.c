@@ -305,6 +305,40 @@ static void tctx_fail(struct tctx *t, const char *msg)
 	pthread_mutex_unlock(&t->lock);
 }
 
+/*
+ * Makes worker k ready to read: its tokenizer, buffers and dictionary, with
+ * room for the terms it will likely meet (20 Newsgroups: about 170 distinct
+ * terms per message it reads, most of them seen once, 111 to 132 new terms
+ * a message depending on the worker, 13 bytes a term and 13 for its
+ * readable form), so that its table is not rebuilt, nor its pools copied, as
+ * they grow. Room reserved and not used is never touched, except the
+ * table's slots (zeroed): 160 a message keeps them at 2^21 for 20
+ * Newsgroups on two threads, and the ids' arrays are not copied (at 128
+ * they were, 5.8 and 11.6 MB of them, for the worker that met 132). The
+ * workers are set up side by side (par_for): those slots, 16 MB a worker
+ * there, are faulted in and zeroed on every thread at once instead of one
+ * worker after the other before reading starts.
+ */
+static void tw_setup(void *ctx, unsigned worker, size_t k)
+{
+	struct tctx *t = ctx;
+	struct tworker *w = &t->w[k];
+	size_t guess = t->c->n / t->nworkers * 160;
+	if (guess > TRAIN_MAX_TERMS / 4)
+		guess = TRAIN_MAX_TERMS / 4;
+	if (strtab_reserve(&w->dict, (uint32_t)guess, guess * 16) < 0 || tw_grow(w, guess) < 0 ||
+	    buf_reserve(&w->surfbuf, guess * 16) < 0 || !(w->rbuf = malloc(CLF_READ_BUF))) {
+		tctx_fail(t, "out of memory");
+		return;
+	}
+	char err[512];
+	if (!(w->tok = tok_new(&t->o->tok, err, sizeof err))) {
+		tctx_fail(t, err);
+		return;
+	}
+	w->rb = rb_new(CLF_READ_BUF);  /* NULL: the files are read one by one */
+}
+
 /* Message i; pre: its bytes when already read (pre_len of them), else NULL. */
 static void read_one(struct tctx *t, unsigned worker, size_t i, char *pre, size_t pre_len)
 {
@@ -1276,38 +1310,15 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	}
 	for (unsigned k = 0; k < threads; k++) {
 		strtab_init(&t.w[k].dict, TRAIN_MAX_TERMS);
-		/*
-		 * Room for the terms a worker will likely meet (20 Newsgroups: about
-		 * 170 distinct terms per message it reads, most of them seen once,
-		 * 111 to 132 new terms a message depending on the worker, 13 bytes
-		 * a term and 13 for its readable form), so that its table is not
-		 * rebuilt, nor its pools copied, as they grow. Room reserved and not
-		 * used is never touched, except the table's slots (zeroed): 160 a
-		 * message keeps them at 2^21 for 20 Newsgroups on two threads, and
-		 * the ids' arrays are not copied (at 128 they were, 5.8 and 11.6 MB
-		 * of them, for the worker that met 132).
-		 */
-		size_t guess = c->n / threads * 160;
-		if (guess > TRAIN_MAX_TERMS / 4)
-			guess = TRAIN_MAX_TERMS / 4;
-		if (strtab_reserve(&t.w[k].dict, (uint32_t)guess, guess * 16) < 0 ||
-		    tw_grow(&t.w[k], guess) < 0) {
-			errf(err, errsz, "out of memory");
-			goto out;
-		}
 		buf_init(&t.w[k].surfbuf, UINT32_MAX - 1);
 		buf_init(&t.w[k].arena, UINT32_MAX - 1);
-		if (buf_reserve(&t.w[k].surfbuf, guess * 16) < 0) {
-			errf(err, errsz, "out of memory");
-			goto out;
-		}
-		if (!(t.w[k].tok = tok_new(&o->tok, err, errsz)))
-			goto out;
-		if (!(t.w[k].rbuf = malloc(CLF_READ_BUF))) {
-			errf(err, errsz, "out of memory");
-			goto out;
-		}
-		t.w[k].rb = rb_new(CLF_READ_BUF);  /* NULL: the files are read one by one */
+	}
+	/* par_for fails only when a thread could not start: this one then sets
+	 * every worker up. */
+	par_for(threads, threads, tw_setup, &t);
+	if (atomic_load(&t.failed)) {
+		errf(err, errsz, "%s", t.err);
+		goto out;
 	}
 	/* par_for fails only when a thread could not start; the others, and this
 	 * one, then do all the work: nothing to handle. */
