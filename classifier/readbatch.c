@@ -1,4 +1,5 @@
 #include "classifier/readbatch.h"
+#include "common/util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,7 +44,8 @@ struct readbatch *rb_new(size_t bufsz)
 	rb->bufsz = bufsz;
 	rb->cur = -1;
 	int e = ENOMEM;
-	if (!(rb->mem = malloc(2 * RB_FILES * bufsz)))
+	/* 2 MB for 64 KB buffers: one huge page, not 512 faults as files land */
+	if (!(rb->mem = big_alloc(2 * RB_FILES * bufsz)))
 		goto fail;
 	rb->h[0].buf = rb->mem;
 	rb->h[1].buf = rb->mem + RB_FILES * bufsz;

@@ -734,8 +734,8 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 	 * product: a fifth faster than in hash order, best of 3 runs) and in
 	 * classify's scoring.
 	 */
-	v->feat_g = malloc((v->nfeat ? v->nfeat : 1) * sizeof *v->feat_g);
-	v->feat_h = malloc((v->nfeat ? v->nfeat : 1) * sizeof *v->feat_h);
+	v->feat_g = big_alloc((v->nfeat ? v->nfeat : 1) * sizeof *v->feat_g);
+	v->feat_h = big_alloc((v->nfeat ? v->nfeat : 1) * sizeof *v->feat_h);
 	size_t *start = calloc((size_t)maxdf + 2, sizeof *start);
 	if (!v->feat_g || !v->feat_h || !start) {
 		free(cand);
@@ -1039,7 +1039,7 @@ static int model_vocab(const struct vocab_build *v, const struct tctx *t, struct
 	struct buf sp;
 	buf_init(&sp, UINT32_MAX - 1);
 	if (strtab_reserve(&m->terms, v->nfeat, terms) < 0 || buf_reserve(&sp, surfs) < 0 ||
-	    !(m->surf_off = malloc((size_t)v->nfeat * sizeof *m->surf_off))) {
+	    !(m->surf_off = big_alloc((size_t)v->nfeat * sizeof *m->surf_off))) {
 		buf_release(&sp);
 		return -1;
 	}
@@ -1339,7 +1339,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		goto out;
 	}
 	/* idf as scikit-learn's smooth_idf: ln((1 + n) / (1 + df)) + 1 */
-	if (!(idf = malloc(v.nfeat * sizeof *idf))) {
+	if (!(idf = big_alloc(v.nfeat * sizeof *idf))) {
 		errf(err, errsz, "out of memory");
 		goto out;
 	}
@@ -1416,8 +1416,8 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 				errf(err, errsz, "out of memory");
 				goto out;
 			}
-	f.oof[0] = calloc(c->n * nl, sizeof *f.oof[0]);
-	f.oof[1] = ncgrid > 1 ? calloc(c->n * nl, sizeof *f.oof[1]) : NULL;
+	f.oof[0] = big_calloc(c->n * nl, sizeof *f.oof[0]);
+	f.oof[1] = ncgrid > 1 ? big_calloc(c->n * nl, sizeof *f.oof[1]) : NULL;
 	pred = malloc(c->n * sizeof *pred);
 	conf = malloc(c->n * sizeof *conf);
 	if (!conf || !fold || !f.rows || !f.nrows || !f.held || !f.nheld || !f.w || !f.y || !f.alpha || !f.oof[0] ||

@@ -346,10 +346,12 @@ void fault_point(const char *point)
 }
 
 #define HUGE_PAGE ((size_t)2 << 20)
+/* From here up, a block is rounded up to whole huge pages (see util.h). */
+#define BIG_MIN ((size_t)1 << 20)
 
 void *big_alloc(size_t n)
 {
-	if (n < HUGE_PAGE)
+	if (n < BIG_MIN)
 		return malloc(n ? n : 1);
 	if (n > SIZE_MAX - HUGE_PAGE) {
 		errno = ENOMEM;
@@ -364,7 +366,7 @@ void *big_alloc(size_t n)
 
 void *big_realloc(void *p, size_t n)
 {
-	if (n < HUGE_PAGE)
+	if (n < BIG_MIN)
 		return realloc(p, n ? n : 1);
 	/*
 	 * A new block marked before anything is written into it: realloc would
@@ -395,7 +397,7 @@ void *big_calloc(size_t count, size_t size)
 		return NULL;
 	}
 	size_t n = count * size;
-	if (n < HUGE_PAGE)
+	if (n < BIG_MIN)
 		return calloc(n ? count : 1, n ? size : 1);
 	void *p = big_alloc(n);
 	if (p)

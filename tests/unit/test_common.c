@@ -1,5 +1,6 @@
 /* Unit tests for common/: bounded buffers, file I/O, UTF-8 validation. */
 #include <errno.h>
+#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -124,14 +125,19 @@ static void test_read_file_exact(void **state)
 /* Large tables: zeroed, aligned for huge pages, freed with free(). */
 static void test_big_alloc(void **state)
 {
-	size_t sizes[] = { 0, 100, (size_t)2 << 20, ((size_t)5 << 20) + 3 };
+	size_t sizes[] = { 0, 100, ((size_t)1 << 20) - 1, (size_t)1 << 20, (size_t)2 << 20,
+			   ((size_t)5 << 20) + 3 };
 	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
 		unsigned char *p = big_calloc(sizes[k], 1);
 		assert_non_null(p);
 		for (size_t i = 0; i < sizes[k]; i += 4093)
 			assert_int_equal(p[i], 0);
-		if (sizes[k] >= ((size_t)2 << 20))
+		/* from 1 MiB up: whole huge pages, on a huge page's boundary */
+		if (sizes[k] >= ((size_t)1 << 20)) {
 			assert_int_equal((uintptr_t)p % ((size_t)2 << 20), 0);
+			assert_true(malloc_usable_size(p) >= ((sizes[k] + ((size_t)2 << 20) - 1) &
+							      ~(((size_t)2 << 20) - 1)));
+		}
 		memset(p, 0xab, sizes[k]);
 		free(p);
 		p = big_alloc(sizes[k]);
@@ -148,8 +154,8 @@ static void test_big_alloc(void **state)
 /* Growing across the huge-page threshold, and shrinking, keep the contents. */
 static void test_big_realloc(void **state)
 {
-	size_t sizes[] = { 10, 1000, ((size_t)2 << 20) - 1, (size_t)2 << 20, (size_t)3 << 20,
-			   (size_t)9 << 20, ((size_t)9 << 20) + 1 };
+	size_t sizes[] = { 10, 1000, ((size_t)1 << 20) - 1, (size_t)1 << 20, ((size_t)2 << 20) - 1,
+			   (size_t)2 << 20, (size_t)3 << 20, (size_t)9 << 20, ((size_t)9 << 20) + 1 };
 	unsigned char *p = NULL;
 	size_t have = 0;
 	for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
