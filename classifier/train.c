@@ -1313,15 +1313,14 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		buf_init(&t.w[k].surfbuf, UINT32_MAX - 1);
 		buf_init(&t.w[k].arena, UINT32_MAX - 1);
 	}
-	/* par_for fails only when a thread could not start: this one then sets
-	 * every worker up. */
+	/* par_for fails only when a thread could not start; the others, and this
+	 * one, then do all the work (setting every worker up, reading every
+	 * message): nothing to handle. */
 	par_for(threads, threads, tw_setup, &t);
 	if (atomic_load(&t.failed)) {
 		errf(err, errsz, "%s", t.err);
 		goto out;
 	}
-	/* par_for fails only when a thread could not start; the others, and this
-	 * one, then do all the work: nothing to handle. */
 	par_for_runs_ahead(threads, c->n, RB_FILES, read_start, read_run, &t);
 	if (atomic_load(&t.failed)) {
 		errf(err, errsz, "%s", t.err);
