@@ -67,6 +67,14 @@ struct train_opts {
 	 * "training") and a count; may be NULL. */
 	void (*progress)(void *ctx, const char *stage, size_t done, size_t total);
 	void *progress_ctx;
+	/* Called once from the calling thread (unless skip_final) when the
+	 * model's vocabulary, idf, weights and labels are final, before its
+	 * calibration, threshold and information are: the train command starts
+	 * saving it there (model_save_begin), so that the disk writes while the
+	 * model is calibrated. Returns 0, or -1 with err set (training then
+	 * fails with that error). May be NULL. */
+	int (*model_ready)(void *ctx, const struct model *m, char *err, size_t errsz);
+	void *model_ready_ctx;
 };
 
 void train_opts_default(struct train_opts *o);

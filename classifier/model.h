@@ -63,6 +63,22 @@ int model_has_terms(const struct model *m);
 struct model *model_load_mem(const void *data, size_t len, char *err, size_t errsz);
 /* Writes m to path atomically (temporary file, fsync, rename). */
 int model_save(const struct model *m, const char *path, char *err, size_t errsz);
+/*
+ * model_save in two steps, for a caller that has a model's vocabulary, idf,
+ * weights and labels before its calibration, threshold and information
+ * (training): model_save_begin writes the file but for those (its head),
+ * and syncs that part in a thread of its own while the caller goes on;
+ * model_save_end writes the head from m and ends as model_save does. In
+ * between, m's vocabulary, idf, weights and labels must not change (a change
+ * of size is refused). model_save_abort (NULL: nothing) drops the file.
+ * Errors as model_save's; begin returns NULL on error, and end, like abort,
+ * releases what begin returned, on success or failure.
+ */
+struct model_saving;
+struct model_saving *model_save_begin(const struct model *m, const char *path, char *err,
+				      size_t errsz);
+int model_save_end(struct model_saving *s, const struct model *m, char *err, size_t errsz);
+void model_save_abort(struct model_saving *s);
 void model_free(struct model *m);
 
 size_t model_nlabels(const struct model *m);

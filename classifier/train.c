@@ -1527,6 +1527,17 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		goto out;
 	}
 	const double *oof = f.oof[f.slot];
+	if (!o->skip_final) {
+		m->idf = idf;
+		idf = NULL;
+		for (unsigned k = 0; k < nl; k++)
+			if (!(m->labels[k] = strdup(c->label_names[k]))) {
+				errf(err, errsz, "out of memory");
+				goto out;
+			}
+		if (o->model_ready && o->model_ready(o->model_ready_ctx, m, err, errsz) < 0)
+			goto out;
+	}
 
 	/* Step 5: calibration on the out-of-fold scores (a label per task), then
 	 * the threshold. */
@@ -1566,10 +1577,6 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	m->info.cv_precision = prec;
 	eval_release(&rep);
 
-	if (!o->skip_final) {
-		m->idf = idf;
-		idf = NULL;
-	}
 	double t2 = now_ms();
 
 	if (res) {
@@ -1599,11 +1606,6 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		}
 	}
 	if (out && !o->skip_final) {
-		for (unsigned k = 0; k < nl; k++)
-			if (!(m->labels[k] = strdup(c->label_names[k]))) {
-				errf(err, errsz, "out of memory");
-				goto out;
-			}
 		*out = m;
 		m = NULL;
 	}

@@ -199,58 +199,41 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 int write_file_atomic_iov(const char *path, const struct iovec *iov, size_t niov, mode_t mode,
 			  char *err, size_t errsz)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof tmp ||
-	    snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+	struct atomic_file f;
+	if (atomic_file_open(&f, path, err, errsz) < 0)
+		return -1;
+	if (pwritev_full(f.fd, iov, niov, 0) < 0) {
+		int saved = errno;
+		atomic_file_abort(&f);
+		errno = saved;
+		return errf(err, errsz, "%s: %s", path, strerror(saved));
+	}
+	return atomic_file_commit(&f, mode, err, errsz);
+}
+
+int atomic_file_open(struct atomic_file *f, const char *path, char *err, size_t errsz)
+{
+	f->fd = -1;
+	if (snprintf(f->tmp, sizeof f->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof f->tmp ||
+	    snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path)
 		return errf(err, errsz, "%s: path too long", path);
-	int fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0)
+	if ((f->fd = mkostemp(f->tmp, O_CLOEXEC)) < 0)
 		return errf(err, errsz, "%s: cannot create a temporary file: %s", path,
 			    strerror(errno));
-	/*
-	 * One writev for all the parts (then for what a short write left): the
-	 * page cache then gets its largest folios across the parts' edges, as
-	 * for one buffer (a model's weights mapped as huge pages; see model.c).
-	 */
-	struct iovec v[64];
-	size_t k = 0, off = 0;  /* the next byte: iov[k], off bytes in */
-	while (k < niov) {
-		size_t nv = 0;
-		for (size_t j = k; j < niov && nv < sizeof v / sizeof *v; j++) {
-			size_t skip = j == k ? off : 0;
-			if (iov[j].iov_len > skip)
-				v[nv++] = (struct iovec){ (char *)iov[j].iov_base + skip,
-							  iov[j].iov_len - skip };
-		}
-		if (nv == 0)
-			break;
-		ssize_t n = writev(fd, v, (int)nv);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		if (n == 0) {
-			errno = EIO;
-			goto fail;
-		}
-		size_t done = (size_t)n;
-		while (k < niov && done >= iov[k].iov_len - off) {
-			done -= iov[k].iov_len - off;
-			off = 0;
-			k++;
-		}
-		off += done;
-	}
-	if (fchmod(fd, mode) < 0 || fsync(fd) < 0)
+	return 0;
+}
+
+int atomic_file_commit(struct atomic_file *f, mode_t mode, char *err, size_t errsz)
+{
+	char dir[PATH_MAX];
+	if (fchmod(f->fd, mode) < 0 || fsync(f->fd) < 0)
 		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
+	int fd = f->fd;
+	f->fd = -1;
+	if (close(fd) < 0 || rename(f->tmp, f->path) < 0)
 		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto fail;
+	f->tmp[0] = '\0';  /* renamed: nothing left to remove */
+	memcpy(dir, f->path, sizeof dir);
 	int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		fsync(dfd);
@@ -259,11 +242,61 @@ int write_file_atomic_iov(const char *path, const struct iovec *iov, size_t niov
 	return 0;
 fail:;
 	int saved = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
+	atomic_file_abort(f);
 	errno = saved;
-	return errf(err, errsz, "%s: %s", path, strerror(saved));
+	return errf(err, errsz, "%s: %s", f->path, strerror(saved));
+}
+
+void atomic_file_abort(struct atomic_file *f)
+{
+	int saved = errno;
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmp[0])
+		unlink(f->tmp);
+	f->tmp[0] = '\0';
+	errno = saved;
+}
+
+/*
+ * One pwritev for all the parts (then for what a short write left): the page
+ * cache then gets its largest folios across the parts' edges, as for one
+ * buffer (a model's weights mapped as huge pages; see model.c).
+ */
+int pwritev_full(int fd, const struct iovec *iov, size_t niov, off_t off)
+{
+	struct iovec v[64];
+	size_t k = 0, skip = 0;  /* the next byte: iov[k], skip bytes in */
+	while (k < niov) {
+		size_t nv = 0;
+		for (size_t j = k; j < niov && nv < sizeof v / sizeof *v; j++) {
+			size_t s = j == k ? skip : 0;
+			if (iov[j].iov_len > s)
+				v[nv++] = (struct iovec){ (char *)iov[j].iov_base + s, iov[j].iov_len - s };
+		}
+		if (nv == 0)
+			break;
+		ssize_t n = pwritev(fd, v, (int)nv, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		off += n;
+		size_t done = (size_t)n;
+		while (k < niov && done >= iov[k].iov_len - skip) {
+			done -= iov[k].iov_len - skip;
+			skip = 0;
+			k++;
+		}
+		skip += done;
+	}
+	return 0;
 }
 
 double now_ms(void)

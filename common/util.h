@@ -8,6 +8,7 @@
 #ifndef TRIAGE_UTIL_H
 #define TRIAGE_UTIL_H
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -50,6 +51,26 @@ struct iovec;
 /* As write_file_atomic, the file's bytes being iov[0..n) one after the other. */
 int write_file_atomic_iov(const char *path, const struct iovec *iov, size_t n, mode_t mode,
 			  char *err, size_t errsz);
+
+/*
+ * write_file_atomic in steps, for a file written in several parts: open
+ * creates the temporary file (f->fd, written with pwritev_full); commit
+ * syncs it, gives it mode and renames it over path, then syncs the
+ * directory; abort (also after a failed commit: then a no-op) removes it.
+ * Each returns or leaves path as write_file_atomic does.
+ */
+struct atomic_file {
+	int fd;
+	char path[PATH_MAX], tmp[PATH_MAX];
+};
+int atomic_file_open(struct atomic_file *f, const char *path, char *err, size_t errsz);
+int atomic_file_commit(struct atomic_file *f, mode_t mode, char *err, size_t errsz);
+void atomic_file_abort(struct atomic_file *f);
+
+/* Writes iov[0..n) at offset off of fd, one after the other, in as few
+ * pwritev calls as the kernel allows (retrying EINTR and short writes).
+ * Returns 0, or -1 with errno set. */
+int pwritev_full(int fd, const struct iovec *iov, size_t n, off_t off);
 
 /* Monotonic clock in milliseconds (for durations, never for dates). */
 double now_ms(void);

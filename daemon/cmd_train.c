@@ -240,6 +240,22 @@ static int load_corpus(struct train_args *a, struct corpus *c)
 	return -1;
 }
 
+/* The model file is started as soon as its weights are known (see
+ * model_save_begin): the disk writes it while the model is calibrated. */
+struct saving {
+	const char *path;
+	struct model_saving *s;
+	int failed;
+};
+
+static int start_saving(void *ctx, const struct model *m, char *err, size_t errsz)
+{
+	struct saving *sv = ctx;
+	if (!(sv->s = model_save_begin(m, sv->path, err, errsz)))
+		sv->failed = 1;
+	return sv->s ? 0 : -1;
+}
+
 static int cmd_train(int argc, char **argv)
 {
 	struct train_args a = { 0 };
@@ -253,11 +269,15 @@ static int cmd_train(int argc, char **argv)
 	struct model *m = NULL;
 	struct train_result res;
 	char err[512];
+	struct saving sv = { a.out, NULL, 0 };
+	a.opts.model_ready = start_saving;
+	a.opts.model_ready_ctx = &sv;
 	if (clf_train(&c, &a.opts, &m, &res, err, sizeof err) < 0) {
+		model_save_abort(sv.s);
 		corpus_release(&c);
-		return cmd_fail(EX_DATAERR, "%s", err);
+		return cmd_fail(sv.failed ? EX_IOERR : EX_DATAERR, "%s", err);
 	}
-	if (model_save(m, a.out, err, sizeof err) < 0) {
+	if (model_save_end(sv.s, m, err, sizeof err) < 0) {
 		model_free(m);
 		train_result_release(&res);
 		corpus_release(&c);

@@ -234,6 +234,51 @@ static void test_write_atomic_iov(void **state)
 	rmdir(dir);
 }
 
+/* The atomic write in steps: parts written at an offset, then what comes
+ * before them, then the commit; an abort leaves path as it was and no
+ * temporary file. */
+static void test_atomic_file_steps(void **state)
+{
+	char dir[] = "/tmp/triage-test-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[512], err[256];
+	snprintf(path, sizeof path, "%s/f", dir);
+	assert_int_equal(write_file_atomic(path, "old", 3, 0600, err, sizeof err), 0);
+	struct atomic_file f;
+	assert_int_equal(atomic_file_open(&f, path, err, sizeof err), 0);
+	struct iovec tail[3] = { { "cd", 2 }, { "", 0 }, { "efg", 3 } }, head = { "ab", 2 };
+	assert_int_equal(pwritev_full(f.fd, tail, 3, 2), 0);
+	assert_int_equal(pwritev_full(f.fd, &head, 1, 0), 0);
+	size_t len;
+	char *p = read_file(path, 100, &len, err, sizeof err);
+	assert_string_equal(p, "old");  /* not replaced before the commit */
+	free(p);
+	assert_int_equal(atomic_file_commit(&f, 0640, err, sizeof err), 0);
+	atomic_file_abort(&f);  /* after a commit: nothing to do */
+	p = read_file(path, 100, &len, err, sizeof err);
+	assert_string_equal(p, "abcdefg");
+	free(p);
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(atomic_file_open(&f, path, err, sizeof err), 0);
+	assert_int_equal(pwritev_full(f.fd, &head, 1, 0), 0);
+	char tmp[sizeof f.tmp];
+	memcpy(tmp, f.tmp, sizeof tmp);
+	atomic_file_abort(&f);
+	assert_int_equal(access(tmp, F_OK), -1);
+	p = read_file(path, 100, &len, err, sizeof err);
+	assert_string_equal(p, "abcdefg");
+	free(p);
+	/* a directory that does not exist: the path in the error */
+	char bad[600];
+	snprintf(bad, sizeof bad, "%s/missing/f", dir);
+	assert_int_equal(atomic_file_open(&f, bad, err, sizeof err), -1);
+	assert_non_null(strstr(err, bad));
+	unlink(path);
+	rmdir(dir);
+}
+
 /* Opening a library on demand: its symbols found, or a clear error and none
  * of them kept. */
 static void test_dl_load(void **state)
@@ -281,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_big_realloc),
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_write_atomic_iov),
+		cmocka_unit_test(test_atomic_file_steps),
 		cmocka_unit_test(test_dl_load),
 		cmocka_unit_test(test_utf8_valid),
 	};

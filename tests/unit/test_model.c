@@ -699,6 +699,88 @@ static void test_unwritable(void **state)
 	model_free(m);
 }
 
+/* Files in dir whose name holds ".tmp." (a save's temporary file). */
+static int temporaries(void)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "ls -a %s | grep -q '[.]tmp[.]'", dir);
+	return system(cmd) == 0;
+}
+
+/*
+ * The save in two steps: what changes between begin and end (calibration,
+ * threshold, information) is what the file holds, byte for byte as
+ * model_save writes it; a file being saved replaces path only at the end;
+ * a change of size in between, or an abort, leaves path as it was and no
+ * temporary file.
+ */
+static void test_save_in_two_steps(void **state)
+{
+	char path[256], ref[256], err[256];
+	snprintf(path, sizeof path, "%s/two.model", dir);
+	snprintf(ref, sizeof ref, "%s/ref.model", dir);
+	struct model *m = small_model();
+	m->threshold = 0.5;
+	m->platt_a[1] = 0;
+	m->info.cv_accuracy = 0;
+	assert_int_equal(model_save(m, path, err, sizeof err), 0);  /* the file to replace */
+	struct model_saving *s = model_save_begin(m, path, err, sizeof err);
+	assert_non_null(s);
+	assert_true(temporaries());
+	/* training calibrates meanwhile */
+	m->threshold = 0.75;
+	m->platt_a[1] = -3.5;
+	m->info.cv_accuracy = 0.93;
+	struct model *old = model_load(path, err, sizeof err);
+	assert_non_null(old);
+	assert_true(model_threshold(old) == 0.5);  /* not replaced yet */
+	model_free(old);
+	assert_int_equal(model_save_end(s, m, err, sizeof err), 0);
+	assert_false(temporaries());
+	assert_int_equal(model_save(m, ref, err, sizeof err), 0);
+	size_t la, lb;
+	char *a = read_file(path, 1 << 20, &la, err, sizeof err);
+	char *b = read_file(ref, 1 << 20, &lb, err, sizeof err);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(a);
+	free(b);
+	struct model *l = model_load(path, err, sizeof err);
+	assert_non_null(l);
+	assert_true(model_threshold(l) == 0.75);
+	assert_true(l->platt_a[1] == -3.5);
+	assert_true(model_get_info(l)->cv_accuracy == 0.93);
+	model_free(l);
+
+	/* a label renamed to a longer name: the head's size changed */
+	assert_non_null(s = model_save_begin(m, path, err, sizeof err));
+	free(m->labels[2]);
+	m->labels[2] = strdup("Presse et medias");
+	assert_int_equal(model_save_end(s, m, err, sizeof err), -1);
+	assert_non_null(strstr(err, "changed while it was saved"));
+	assert_false(temporaries());
+	assert_non_null(l = model_load(path, err, sizeof err));
+	assert_string_equal(model_label(l, 2), "Presse");
+	model_free(l);
+
+	/* aborted: nothing replaced, nothing left */
+	assert_non_null(s = model_save_begin(m, path, err, sizeof err));
+	model_save_abort(s);
+	model_save_abort(NULL);
+	assert_false(temporaries());
+	assert_non_null(l = model_load(path, err, sizeof err));
+	assert_string_equal(model_label(l, 2), "Presse");
+	model_free(l);
+
+	/* a directory that does not exist: begin fails with the path */
+	assert_null(model_save_begin(m, "/nonexistent/dir/m.model", err, sizeof err));
+	assert_non_null(strstr(err, "/nonexistent/dir/m.model"));
+	model_free(m);
+	unlink(ref);
+}
+
 static int setup(void **state)
 {
 	return mkdtemp(dir) ? 0 : -1;
@@ -729,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_scoring_load),
 		cmocka_unit_test(test_drop_index),
 		cmocka_unit_test(test_unwritable),
+		cmocka_unit_test(test_save_in_two_steps),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
