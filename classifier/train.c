@@ -622,6 +622,13 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 	size_t total = 0;
 	for (unsigned k = 0; k < nworkers; k++)
 		total += t->w[k].dict.n;
+	/* Nothing is looked up in the last worker's dictionary (only in those
+	 * before the one merged): its index (16 MB for 20 Newsgroups on two
+	 * threads) is freed first, so that the pages of the arrays below are
+	 * mostly these, which the host backs already, instead of fresh ones
+	 * (vocabulary 55 ms instead of 67, medians of six alternating runs; 4 to
+	 * 15 ms of system time instead of 4 to 41). */
+	strtab_drop_index(&t->w[nworkers - 1].dict);
 	v->map = calloc(nworkers, sizeof *v->map);
 	v->first = big_alloc((total ? total : 1) * sizeof *v->first);
 	v->df = big_alloc((total ? total : 1) * sizeof *v->df);
