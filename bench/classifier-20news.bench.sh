@@ -53,6 +53,10 @@ peer_acc=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read
 peer_train=$(/usr/bin/python3 -c 'import json,sys; print(*[json.loads(l)["train_s"] for l in sys.stdin])' <"$tmp/peer" | tr ' ' '\n' | median)
 peer_classify=$(/usr/bin/python3 -c 'import json,sys; print(*[json.loads(l)["classify_s"] for l in sys.stdin])' <"$tmp/peer" | tr ' ' '\n' | median)
 t_train=$(cut -d' ' -f1 "$tmp/train" | median)
+# each round's train times and their ratio (a round's two sides run a few
+# seconds apart, under the same drift of the machine)
+rounds=$(/usr/bin/python3 -c 'import json,sys; print(*[json.loads(l)["train_s"] for l in sys.stdin])' <"$tmp/peer" |
+	tr ' ' '\n' | paste -d' ' - "$tmp/train" | awk '{printf "%s%.2f/%.2f=%.1fx", (NR > 1 ? ", " : ""), $1, $2, $1 / $2}')
 m_train=$(cut -d' ' -f2 "$tmp/train" | sort -n | tail -1)
 t_classify=$(cut -d' ' -f1 "$tmp/classify" | median)
 m_classify=$(cut -d' ' -f2 "$tmp/classify" | sort -n | tail -1)
@@ -73,3 +77,5 @@ awk -v acc="$acc" -v pacc="$peer_acc" -v tt="$t_train" -v pt="$peer_train" \
 	printf "%-34s %10.1f %10s %10s %-14s %s\n", "classify peak memory, MB", mem / 1024, "-", "-", "< 64", (mem / 1024 < 64) ? "yes" : "NO"
 	printf "%-34s %10.1f %10s %10s %-14s %s\n", "train peak memory, MB", mtrain / 1024, "-", "-", "-", "-"
 }'
+echo
+echo "train, round by round (peer/triage, s): $rounds"
