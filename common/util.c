@@ -214,13 +214,16 @@ int write_file_atomic_iov(const char *path, const struct iovec *iov, size_t niov
 int atomic_file_open(struct atomic_file *f, const char *path, char *err, size_t errsz)
 {
 	f->fd = -1;
+	int r = 0;
 	if (snprintf(f->tmp, sizeof f->tmp, "%s.tmp.XXXXXX", path) >= (int)sizeof f->tmp ||
 	    snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path)
-		return errf(err, errsz, "%s: path too long", path);
-	if ((f->fd = mkostemp(f->tmp, O_CLOEXEC)) < 0)
-		return errf(err, errsz, "%s: cannot create a temporary file: %s", path,
-			    strerror(errno));
-	return 0;
+		r = errf(err, errsz, "%s: path too long", path);
+	else if ((f->fd = mkostemp(f->tmp, O_CLOEXEC)) < 0)
+		r = errf(err, errsz, "%s: cannot create a temporary file: %s", path,
+			 strerror(errno));
+	if (r < 0)
+		f->tmp[0] = '\0';  /* no file of ours to remove (an abort does nothing) */
+	return r;
 }
 
 int atomic_file_commit(struct atomic_file *f, mode_t mode, char *err, size_t errsz)

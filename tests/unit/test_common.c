@@ -275,6 +275,8 @@ static void test_atomic_file_steps(void **state)
 	snprintf(bad, sizeof bad, "%s/missing/f", dir);
 	assert_int_equal(atomic_file_open(&f, bad, err, sizeof err), -1);
 	assert_non_null(strstr(err, bad));
+	assert_string_equal(f.tmp, "");  /* nothing for an abort to remove */
+	atomic_file_abort(&f);
 	unlink(path);
 	rmdir(dir);
 }
