@@ -384,19 +384,22 @@ static void out_release(struct out *o)
 }
 
 /* iov[] for parts [from, to) (the buffer no longer grows: their addresses
- * hold); returns their CRC continuing crc (crc is returned as is when
- * with_crc is 0). */
-static uLong out_iov(const struct out *o, unsigned from, unsigned to, struct iovec *iov, uLong crc,
-		     int with_crc)
+ * hold); returns their number. */
+static unsigned out_iov(const struct out *o, unsigned from, unsigned to, struct iovec *iov)
 {
 	for (unsigned k = from; k < to; k++) {
-		const unsigned char *p = o->part[k].p ? o->part[k].p
-						      : (const unsigned char *)o->b.data + o->part[k].off;
-		iov[k - from].iov_base = (void *)(uintptr_t)p;
+		iov[k - from].iov_base = (void *)(uintptr_t)(o->part[k].p ? o->part[k].p
+									 : o->b.data + o->part[k].off);
 		iov[k - from].iov_len = o->part[k].len;
-		if (with_crc)
-			crc = crc32_z(crc, p, o->part[k].len);
 	}
+	return to - from;
+}
+
+/* The CRC of iov[0..n), continuing crc. */
+static uLong iov_crc(uLong crc, const struct iovec *iov, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		crc = crc32_z(crc, iov[k].iov_base, iov[k].iov_len);
 	return crc;
 }
 
@@ -409,7 +412,9 @@ static uLong out_iov(const struct out *o, unsigned from, unsigned to, struct iov
  * head, the CRC and the metadata left (about 1 ms there).
  */
 struct model_saving {
-	struct out o;          /* the layout at the start: the body's parts */
+	struct out o;          /* the layout at the start */
+	struct iovec body[OUT_PARTS];  /* its body's parts */
+	unsigned nbody;
 	struct atomic_file f;
 	pthread_t flusher;
 	int flushing;          /* the thread runs */
@@ -420,9 +425,8 @@ struct model_saving {
 static void *flush_body(void *arg)
 {
 	struct model_saving *s = arg;
-	struct iovec iov[OUT_PARTS];
 	s->sync_errno = fdatasync(s->f.fd) < 0 ? errno : 0;
-	s->crc = out_iov(&s->o, s->o.head_n, s->o.n, iov, crc32(0L, Z_NULL, 0), 1);
+	s->crc = iov_crc(crc32(0L, Z_NULL, 0), s->body, s->nbody);
 	return NULL;
 }
 
@@ -461,9 +465,8 @@ struct model_saving *model_save_begin(const struct model *m, const char *path, c
 		saving_free(s);
 		return NULL;
 	}
-	struct iovec iov[OUT_PARTS];
-	out_iov(&s->o, s->o.head_n, s->o.n, iov, 0, 0);
-	if (pwritev_full(s->f.fd, iov, s->o.n - s->o.head_n, (off_t)s->o.head_len) < 0) {
+	s->nbody = out_iov(&s->o, s->o.head_n, s->o.n, s->body);
+	if (pwritev_full(s->f.fd, s->body, s->nbody, (off_t)s->o.head_len) < 0) {
 		errf(err, errsz, "%s: %s", path, strerror(errno));
 		saving_free(s);
 		return NULL;
@@ -485,12 +488,13 @@ int model_save_end(struct model_saving *s, const struct model *m, char *err, siz
 		errf(err, errsz, "%s: %s", s->f.path, strerror(s->sync_errno));
 	} else {
 		/* The head, then the CRC of all: the head's combined with the body's. */
-		struct iovec iov[OUT_PARTS];
-		uLong crc = out_iov(&h, 0, h.head_n, iov, crc32(0L, Z_NULL, 0), 1);
+		struct iovec head[OUT_PARTS];
+		unsigned nhead = out_iov(&h, 0, h.head_n, head);
+		uLong crc = iov_crc(crc32(0L, Z_NULL, 0), head, nhead);
 		uint32_t c = (uint32_t)crc32_combine(crc, s->crc, (z_off_t)(h.total - h.head_len));
 		unsigned char le[4] = { c, c >> 8, c >> 16, c >> 24 };
 		struct iovec tail = { le, 4 };
-		if (pwritev_full(s->f.fd, iov, h.head_n, 0) < 0 ||
+		if (pwritev_full(s->f.fd, head, nhead, 0) < 0 ||
 		    pwritev_full(s->f.fd, &tail, 1, (off_t)h.total) < 0)
 			errf(err, errsz, "%s: %s", s->f.path, strerror(errno));
 		else
