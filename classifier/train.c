@@ -481,6 +481,7 @@ static void sort_u64(uint64_t *a, size_t n)
  * terms kept get their string copied into the model.
  */
 struct vocab_build {
+	size_t nids;           /* the workers' local ids, all of them */
 	uint32_t ng;           /* distinct terms */
 	uint32_t **map;        /* per worker: local id -> g id (-> feature id once the
 				  rows are built: see compose_chunk) */
@@ -619,9 +620,9 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 			char *err, size_t errsz)
 {
 	unsigned nworkers = t->nworkers;
-	size_t total = 0;
+	v->nids = 0;
 	for (unsigned k = 0; k < nworkers; k++)
-		total += t->w[k].dict.n;
+		v->nids += t->w[k].dict.n;
 	/* Nothing is looked up in the last worker's dictionary (only in those
 	 * before the one merged): its index (16 MB for 20 Newsgroups on two
 	 * threads) is freed first, so that the pages of the arrays below are
@@ -630,10 +631,10 @@ static int vocab_select(struct vocab_build *v, struct tctx *t, const struct trai
 	 * 15 ms of system time instead of 4 to 41). */
 	strtab_drop_index(&t->w[nworkers - 1].dict);
 	v->map = calloc(nworkers, sizeof *v->map);
-	v->first = big_alloc((total ? total : 1) * sizeof *v->first);
-	v->df = big_alloc((total ? total : 1) * sizeof *v->df);
-	v->src = big_alloc((total ? total : 1) * sizeof *v->src);
-	v->src_worker = big_alloc((total ? total : 1) * sizeof *v->src_worker);
+	v->first = big_alloc(v->nids * sizeof *v->first);
+	v->df = big_alloc(v->nids * sizeof *v->df);
+	v->src = big_alloc(v->nids * sizeof *v->src);
+	v->src_worker = big_alloc(v->nids * sizeof *v->src_worker);
 	if (!v->map || !v->first || !v->df || !v->src || !v->src_worker)
 		return errf(err, errsz, "out of memory");
 	for (unsigned k = 0; k < nworkers; k++)
@@ -1361,10 +1362,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		goto out;
 	}
 	struct csr_ctx cc = { &t, &v, idf, &x, NULL, NULL };
-	size_t nids = 0;
-	for (unsigned k = 0; k < threads; k++)
-		nids += t.w[k].dict.n;
-	par_for(threads, (nids + MERGE_CHUNK - 1) / MERGE_CHUNK, compose_chunk, &cc);
+	par_for(threads, (v.nids + MERGE_CHUNK - 1) / MERGE_CHUNK, compose_chunk, &cc);
 	free(v.final);
 	v.final = NULL;
 	par_for(threads, c->n, count_row, &cc);
