@@ -220,6 +220,20 @@ static void tw_reading_release(struct tworker *w)
 	idcount_release(&w->count);
 }
 
+/* All of a worker's memory (again: nothing). */
+static void tw_release(struct tworker *w)
+{
+	tw_reading_release(w);
+	strtab_release(&w->dict);
+	buf_release(&w->surfbuf);
+	free(w->first);
+	free(w->df);
+	free(w->surf);
+	w->first = w->df = w->surf = NULL;
+	w->cap = 0;
+	tw_doc_release(w);
+}
+
 /* Only buffers the term: the dictionary is probed once per message
  * (finish_doc), with prefetching, instead of once per term. */
 static void tw_emit(void *ctx, const char *term, size_t len, const char *surf, size_t slen)
@@ -508,6 +522,10 @@ static void vocab_build_release(struct vocab_build *v, unsigned nworkers)
 	free(v->final);
 	free(v->feat_g);
 	free(v->feat_h);
+	uint32_t ng = v->ng, nfeat = v->nfeat;
+	memset(v, 0, sizeof *v);
+	v->ng = ng;  /* what is reported stays */
+	v->nfeat = nfeat;
 }
 
 /* Terms ordered by their 64-bit hash: an order that depends on the terms
@@ -889,6 +907,36 @@ struct fit_ctx {
 	const struct tctx *t;
 	atomic_int vocab_failed;
 };
+
+/* The rounds' memory but the out-of-fold values (again: nothing). */
+static void fit_scratch_release(struct fit_ctx *f, unsigned threads)
+{
+	for (unsigned k = 0; f->rows && k <= f->folds; k++) {
+		free(f->rows[k]);
+		f->rows[k] = NULL;
+	}
+	for (unsigned k = 0; f->held && k < f->folds; k++) {
+		free(f->held[k]);
+		f->held[k] = NULL;
+	}
+	for (unsigned k = 0; k < threads; k++) {
+		if (f->w) {
+			free(f->w[k]);
+			f->w[k] = NULL;
+		}
+		if (f->y) {
+			free(f->y[k]);
+			f->y[k] = NULL;
+		}
+		if (f->alpha) {
+			free(f->alpha[k]);
+			f->alpha[k] = NULL;
+		}
+	}
+	free(f->fold_alpha[0]);
+	free(f->fold_alpha[1]);
+	f->fold_alpha[0] = f->fold_alpha[1] = NULL;
+}
 
 static uint64_t mix_seed(uint64_t seed, unsigned fold, unsigned label)
 {
@@ -1406,6 +1454,7 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		goto out;
 	}
 	fold = malloc(c->n);
+	f.folds = o->folds;  /* how many of rows and held to free */
 	f.rows = calloc(o->folds + 1, sizeof *f.rows);
 	f.nrows = calloc(o->folds + 1, sizeof *f.nrows);
 	f.held = calloc(o->folds, sizeof *f.held);
@@ -1469,7 +1518,6 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	f.x = &x;
 	f.label = c->labels;
 	f.fold = fold;
-	f.folds = o->folds;
 	f.nl = nl;
 	f.p = lp;
 	f.m = m;
@@ -1531,6 +1579,20 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 		errf(err, errsz, "out of memory");
 		goto out;
 	}
+	/*
+	 * What the rounds needed and the rest does not (the workers'
+	 * dictionaries, the merge's arrays, the rows, the solvers' weights and
+	 * dual variables: about 100 MB for 20 Newsgroups) is freed before the
+	 * model file is written: the page cache's copy of it then gets pages just
+	 * freed, which the host of a virtual machine still backs. Pages free for
+	 * a few seconds may have been taken back, and writing 32 MB into those
+	 * took 75 to 80 ms here, against 8 to 25 ms right after freeing 40 MB.
+	 */
+	for (unsigned k = 0; k < threads; k++)
+		tw_release(&t.w[k]);
+	vocab_build_release(&v, threads);
+	csr_release(&x);
+	fit_scratch_release(&f, threads);
 	const double *oof = f.oof[f.slot];
 	if (!o->skip_final) {
 		m->idf = idf;
@@ -1616,21 +1678,8 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	}
 	ret = 0;
 out:
-	for (unsigned k = 0; t.w && k < threads; k++) {
-		tok_free(t.w[k].tok);
-		free(t.w[k].rbuf);
-		rb_free(t.w[k].rb);
-		strtab_release(&t.w[k].dict);
-		buf_release(&t.w[k].surfbuf);
-		free(t.w[k].first);
-		free(t.w[k].df);
-		free(t.w[k].surf);
-		buf_release(&t.w[k].arena);
-		free(t.w[k].pend);
-		free(t.w[k].ids);
-		idcount_release(&t.w[k].count);
-		tw_doc_release(&t.w[k]);
-	}
+	for (unsigned k = 0; t.w && k < threads; k++)
+		tw_release(&t.w[k]);
 	free(t.w);
 	free(t.docs);
 	pthread_mutex_destroy(&t.lock);
@@ -1643,19 +1692,8 @@ out:
 		for (unsigned k = 0; k < threads; k++)
 			free(scratch[k]);
 	free(scratch);
-	for (unsigned k = 0; f.rows && k <= o->folds; k++)
-		free(f.rows[k]);
-	for (unsigned k = 0; f.held && k < o->folds; k++)
-		free(f.held[k]);
-	for (unsigned k = 0; f.w && k < threads; k++)
-		free(f.w[k]);
-	for (unsigned k = 0; f.y && k < threads; k++)
-		free(f.y[k]);
-	for (unsigned k = 0; f.alpha && k < threads; k++)
-		free(f.alpha[k]);
+	fit_scratch_release(&f, threads);
 	free(f.alpha);
-	free(f.fold_alpha[0]);
-	free(f.fold_alpha[1]);
 	free(f.rows);
 	free(f.nrows);
 	free(f.held);
