@@ -175,18 +175,32 @@ static void test_big_realloc(void **state)
 	free(q);
 }
 
-static void test_write_atomic(void **state)
+/* A new directory under /tmp (dir: a mkdtemp template, filled in) and
+ * path, the file "f" in it. */
+static void temp_dir(char *dir, char *path, size_t pathsz)
 {
-	char dir[] = "/tmp/triage-test-XXXXXX";
 	assert_non_null(mkdtemp(dir));
-	char path[512], err[256];
-	snprintf(path, sizeof path, "%s/f", dir);
-	assert_int_equal(write_file_atomic(path, "abc", 3, 0600, err, sizeof err), 0);
-	assert_int_equal(write_file_atomic(path, "defg", 4, 0640, err, sizeof err), 0);
+	snprintf(path, pathsz, "%s/f", dir);
+}
+
+/* path holds want (a string), read back with read_file. */
+static void assert_file_holds(const char *path, const char *want)
+{
+	char err[256];
 	size_t len;
 	char *p = read_file(path, 100, &len, err, sizeof err);
-	assert_string_equal(p, "defg");
+	assert_non_null(p);
+	assert_string_equal(p, want);
 	free(p);
+}
+
+static void test_write_atomic(void **state)
+{
+	char dir[] = "/tmp/triage-test-XXXXXX", path[512], err[256];
+	temp_dir(dir, path, sizeof path);
+	assert_int_equal(write_file_atomic(path, "abc", 3, 0600, err, sizeof err), 0);
+	assert_int_equal(write_file_atomic(path, "defg", 4, 0640, err, sizeof err), 0);
+	assert_file_holds(path, "defg");
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0640);
@@ -202,10 +216,8 @@ static void test_write_atomic(void **state)
  * at most 64 of them at a time here, and a large write may come back short). */
 static void test_write_atomic_iov(void **state)
 {
-	char dir[] = "/tmp/triage-test-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char path[512], err[256];
-	snprintf(path, sizeof path, "%s/f", dir);
+	char dir[] = "/tmp/triage-test-XXXXXX", path[512], err[256];
+	temp_dir(dir, path, sizeof path);
 	enum { NPART = 200 };
 	struct iovec iov[NPART];
 	static char big[3 << 20];
@@ -239,25 +251,18 @@ static void test_write_atomic_iov(void **state)
  * temporary file. */
 static void test_atomic_file_steps(void **state)
 {
-	char dir[] = "/tmp/triage-test-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	char path[512], err[256];
-	snprintf(path, sizeof path, "%s/f", dir);
+	char dir[] = "/tmp/triage-test-XXXXXX", path[512], err[256];
+	temp_dir(dir, path, sizeof path);
 	assert_int_equal(write_file_atomic(path, "old", 3, 0600, err, sizeof err), 0);
 	struct atomic_file f;
 	assert_int_equal(atomic_file_open(&f, path, err, sizeof err), 0);
 	struct iovec tail[3] = { { "cd", 2 }, { "", 0 }, { "efg", 3 } }, head = { "ab", 2 };
 	assert_int_equal(pwritev_full(f.fd, tail, 3, 2), 0);
 	assert_int_equal(pwritev_full(f.fd, &head, 1, 0), 0);
-	size_t len;
-	char *p = read_file(path, 100, &len, err, sizeof err);
-	assert_string_equal(p, "old");  /* not replaced before the commit */
-	free(p);
+	assert_file_holds(path, "old");  /* not replaced before the commit */
 	assert_int_equal(atomic_file_commit(&f, 0640, err, sizeof err), 0);
 	atomic_file_abort(&f);  /* after a commit: nothing to do */
-	p = read_file(path, 100, &len, err, sizeof err);
-	assert_string_equal(p, "abcdefg");
-	free(p);
+	assert_file_holds(path, "abcdefg");
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0640);
@@ -267,9 +272,7 @@ static void test_atomic_file_steps(void **state)
 	memcpy(tmp, f.tmp, sizeof tmp);
 	atomic_file_abort(&f);
 	assert_int_equal(access(tmp, F_OK), -1);
-	p = read_file(path, 100, &len, err, sizeof err);
-	assert_string_equal(p, "abcdefg");
-	free(p);
+	assert_file_holds(path, "abcdefg");
 	/* a directory that does not exist: the path in the error */
 	char bad[600];
 	snprintf(bad, sizeof bad, "%s/missing/f", dir);
