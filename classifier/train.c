@@ -509,6 +509,7 @@ struct vocab_build {
 	uint64_t *feat_h;      /* feature id -> its term's hash */
 };
 
+/* Frees v's arrays (again: nothing); its counts stay, to be reported. */
 static void vocab_build_release(struct vocab_build *v, unsigned nworkers)
 {
 	if (v->map)
@@ -522,10 +523,10 @@ static void vocab_build_release(struct vocab_build *v, unsigned nworkers)
 	free(v->final);
 	free(v->feat_g);
 	free(v->feat_h);
-	uint32_t ng = v->ng, nfeat = v->nfeat;
-	memset(v, 0, sizeof *v);
-	v->ng = ng;  /* what is reported stays */
-	v->nfeat = nfeat;
+	v->map = NULL;
+	v->df = v->first = v->src = v->final = v->feat_g = NULL;
+	v->src_worker = NULL;
+	v->feat_h = NULL;
 }
 
 /* Terms ordered by their 64-bit hash: an order that depends on the terms
