@@ -515,6 +515,41 @@ int linear_train(const struct csr *x, const uint32_t *rows, const signed char *y
 	return train_svm(x, rows, y, (uint32_t)n, p, w);
 }
 
+double platt_power_fit(const double *logp, const int *y, size_t n, unsigned nl)
+{
+	double tau = 1.0;
+	for (int it = 0; it < 30 && n > 0; it++) {
+		/* d/dtau of -log(p_y^tau / sum p^tau): E[log p] - log p_y, under
+		 * q = p^tau / sum p^tau; the second derivative: Var_q[log p]. */
+		double g = 0, h = 0;
+		for (size_t i = 0; i < n; i++) {
+			const double *l = logp + i * nl;
+			double mx = -INFINITY;
+			for (unsigned c = 0; c < nl; c++)
+				if (tau * l[c] > mx)
+					mx = tau * l[c];
+			double z = 0, e1 = 0, e2 = 0;
+			for (unsigned c = 0; c < nl; c++) {
+				double q = exp(tau * l[c] - mx);
+				z += q;
+				e1 += q * l[c];
+				e2 += q * l[c] * l[c];
+			}
+			e1 /= z;
+			g += e1 - l[y[i]];
+			h += e2 / z - e1 * e1;
+		}
+		if (!(h > 1e-12 * (double)n))
+			break;  /* flat: every message's probabilities alike */
+		double next = fmin(fmax(tau - g / h, PLATT_POWER_MIN), PLATT_POWER_MAX);
+		double step = fabs(next - tau);
+		tau = next;
+		if (step < 1e-9)
+			break;
+	}
+	return tau;
+}
+
 /* The loss of message i at fa = a f + b, given e = exp(-|fa|). */
 static inline double platt_loss(double t, double fa, double e)
 {

@@ -9,8 +9,10 @@
  * LABL (labels), TERM (terms, NUL-separated, in feature order), SURF (their
  * readable forms), IDF_ (nfeat floats), PAD_ (0 to 3 bytes, so that the
  * weights are 4-byte aligned in the file), WGHT (nfeat * nlabels floats,
- * feature-major, then nlabels biases), PLAT (two doubles per label), and,
- * since triage 0.9 (optional, still version 1), PAD_ again and SLOT (u32
+ * feature-major, then nlabels biases), PLAT (two doubles per label), POWR
+ * (added later, optional, still version 1: one double, the power the
+ * calibrated probabilities are raised to, see platt_power_fit; 1 without),
+ * and, since triage 0.9 (optional, still version 1), PAD_ again and SLOT (u32
  * nslots, u32 0, then the vocabulary's hash table: nslots u64, 8-byte
  * aligned in the file; see strtab.h). With SLOT, loading a mapped model
  * hashes nothing: its table is used where it lies. The slots hold
@@ -51,6 +53,7 @@ enum {
 	SEC_PLAT = TAG('P', 'L', 'A', 'T'),
 	SEC_PAD = TAG('P', 'A', 'D', '_'),
 	SEC_SLOT = TAG('S', 'L', 'O', 'T'),
+	SEC_POWR = TAG('P', 'O', 'W', 'R'),
 };
 
 struct model *model_alloc(uint32_t nlabels)
@@ -69,6 +72,7 @@ struct model *model_alloc(uint32_t nlabels)
 		return NULL;
 	}
 	tok_opts_default(&m->tok);
+	m->platt_power = 1.0;
 	return m;
 }
 
@@ -117,6 +121,8 @@ int model_calibrate(const struct model *m, const double *scores, double *probs)
 	double sum = 0;
 	for (uint32_t c = 0; c < m->nlabels; c++) {
 		probs[c] = platt_prob(m->platt_a[c], m->platt_b[c], scores[c]);
+		if (m->platt_power != 1.0)
+			probs[c] = pow(probs[c], m->platt_power);
 		sum += probs[c];
 	}
 	int best = 0;
@@ -270,7 +276,7 @@ static void sec_pad(struct out *o, size_t after, size_t align)
 }
 
 /*
- * The file's parts, m's sections in order; the head (magic to PLAT: what
+ * The file's parts, m's sections in order; the head (magic to POWR: what
  * training sets last, calibration and threshold) is parts [0, o->head_n).
  * Returns 0, or -1 with errno set (o to be released all the same).
  */
@@ -281,7 +287,7 @@ static int layout(struct out *o, const struct model *m)
 	buf_init(&o->b, MODEL_MAX_FILE_SIZE);
 	out_bytes(o, MODEL_MAGIC, strlen(MODEL_MAGIC));
 	put_u32(o, MODEL_VERSION);
-	put_u32(o, 12);
+	put_u32(o, 13);
 
 	s = sec_begin(o, SEC_INFO);
 	put_u32(o, m->info.algo);
@@ -316,6 +322,10 @@ static int layout(struct out *o, const struct model *m)
 		put_f64(o, m->platt_a[c]);
 		put_f64(o, m->platt_b[c]);
 	}
+	sec_end(o, s);
+
+	s = sec_begin(o, SEC_POWR);
+	put_f64(o, m->platt_power);
 	sec_end(o, s);
 
 	out_flush(o);
@@ -679,10 +689,11 @@ static struct model *parse(const void *data, size_t len, int borrow, unsigned fl
 	struct {
 		const unsigned char *p;
 		size_t len;
-	} sec[9] = { { 0 } };
-	/* The first 8 are required; SLOT is optional (files of triage < 0.9). */
-	static const uint32_t tags[9] = { SEC_INFO, SEC_TOKO, SEC_LABL, SEC_TERM, SEC_SURF,
-					  SEC_IDF,  SEC_WGHT, SEC_PLAT, SEC_SLOT };
+	} sec[10] = { { 0 } };
+	/* The first 8 are required; SLOT (files of triage < 0.9) and POWR
+	 * (older files: 1) are optional. */
+	static const uint32_t tags[10] = { SEC_INFO, SEC_TOKO, SEC_LABL, SEC_TERM, SEC_SURF,
+					   SEC_IDF,  SEC_WGHT, SEC_PLAT, SEC_SLOT, SEC_POWR };
 	struct span pad = { NULL, 0 };
 	for (uint32_t i = 0; i < nsec; i++) {
 		uint32_t tag = get_u32(&r);
@@ -693,7 +704,7 @@ static struct model *parse(const void *data, size_t len, int borrow, unsigned fl
 		}
 		if (tag == SEC_PAD && slen > pad.len)
 			pad = (struct span){ r.p, (size_t)slen };
-		for (int k = 0; k < 9; k++)
+		for (int k = 0; k < 10; k++)
 			if (tags[k] == tag) {
 				if (sec[k].p) {
 					errf(err, errsz, "corrupted model file (a section appears twice)");
@@ -895,6 +906,13 @@ static struct model *parse(const void *data, size_t len, int borrow, unsigned fl
 		m->platt_b[c] = get_f64(&s);
 		if (!isfinite(m->platt_a[c]) || !isfinite(m->platt_b[c]))
 			BAD("corrupted model file (calibration)");
+	}
+	if (sec[9].p) {
+		s = (struct rd){ sec[9].p, sec[9].len, 0 };
+		m->platt_power = get_f64(&s);
+		if (s.short_read || s.left != 0 || !(m->platt_power >= PLATT_POWER_MIN) ||
+		    !(m->platt_power <= PLATT_POWER_MAX))
+			BAD("corrupted model file (calibration power)");
 	}
 	/*
 	 * The strings are read only to explain a decision (and were just

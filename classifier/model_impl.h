@@ -29,6 +29,7 @@ struct model {
 				   points into map when the file is mapped */
 	float *bias;            /* nlabels */
 	double *platt_a, *platt_b;  /* nlabels each */
+	double platt_power;     /* tau (see platt_power_fit); 1 in older files */
 	void *map;              /* the mapped model file, or NULL */
 	int pool_borrowed;      /* surf_pool points into map */
 	int w_borrowed;         /* w points into map */

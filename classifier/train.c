@@ -11,9 +11,11 @@
  *     (the SVM's labels in groups of up to LINEAR_GROUP, solved together);
  *     the model's vocabulary is built meanwhile, by a thread that has no
  *     model ready to train;
- *  5. Platt scaling per label on the out-of-fold scores, and the recommended
- *     threshold: the lowest calibrated confidence at which the precision of the
- *     out-of-fold mail that would be filed reaches the target (95%).
+ *  5. Platt scaling per label on the out-of-fold scores, the power that
+ *     sharpens their normalised probabilities (platt_power_fit), and the
+ *     recommended threshold: the lowest calibrated confidence at which the
+ *     precision of the out-of-fold mail that would be filed reaches the
+ *     target (95%).
  *
  * Results do not depend on the number of threads: feature ids come from the
  * terms themselves, rows are sorted, and each task has its own seed.
@@ -1277,6 +1279,60 @@ static void platt_one(void *ctx, unsigned worker, size_t k)
 	free(yc);
 }
 
+/* Every message's calibrated prediction and confidence, by chunks. */
+#define CALIB_CHUNK 1024
+struct calib_ctx {
+	const struct model *m;
+	const double *oof;
+	int *pred;
+	double *conf;
+	double *probs;  /* nlabels per worker */
+	size_t n;
+};
+
+static void calib_chunk(void *ctx, unsigned worker, size_t chunk)
+{
+	struct calib_ctx *k = ctx;
+	unsigned nl = k->m->nlabels;
+	double *probs = k->probs + (size_t)worker * nl;
+	for (size_t i = chunk * CALIB_CHUNK; i < k->n && i < (chunk + 1) * CALIB_CHUNK; i++) {
+		k->pred[i] = model_calibrate(k->m, &k->oof[i * nl], probs);
+		k->conf[i] = probs[k->pred[i]];
+	}
+}
+
+/*
+ * The power of the calibrated probabilities (platt_power_fit), on the
+ * out-of-fold scores of every message, or of at least POWER_SAMPLE of them
+ * evenly spread: each Newton step costs an exponential per message and
+ * label, and one parameter needs fewer (20 Newsgroups, seed 3: 1.316 on
+ * 5,657 messages, 1.315 on all 11,314, 1.347 on 2,263).
+ */
+#define POWER_SAMPLE 4096
+static int fit_power(struct model *m, const double *oof, const int *label, size_t n)
+{
+	unsigned nl = m->nlabels;
+	size_t step = n > POWER_SAMPLE ? n / POWER_SAMPLE : 1, k = (n + step - 1) / step;
+	double *logp = malloc((k ? k : 1) * nl * sizeof *logp);
+	int *y = malloc((k ? k : 1) * sizeof *y);
+	if (!logp || !y) {
+		free(logp);
+		free(y);
+		return -1;
+	}
+	for (size_t j = 0; j < k; j++) {
+		size_t i = j * step;
+		y[j] = label[i];
+		for (unsigned c = 0; c < nl; c++)
+			logp[j * nl + c] = fmax(log(platt_prob(m->platt_a[c], m->platt_b[c], oof[i * nl + c])),
+						-700.0);
+	}
+	m->platt_power = platt_power_fit(logp, y, k, nl);
+	free(logp);
+	free(y);
+	return 0;
+}
+
 /* Stratified folds: each label's messages shuffled, then dealt in turn. */
 static int make_folds(uint8_t *fold, const int *label, size_t n, unsigned nl, unsigned k,
 		      uint64_t seed)
@@ -1612,19 +1668,19 @@ int clf_train(const struct corpus *c, const struct train_opts *o, struct model *
 	{
 		struct platt_ctx pc = { c, oof, nl, m, 0 };
 		par_for(threads, nl, platt_one, &pc);
-		if (atomic_load(&pc.failed)) {
+		if (atomic_load(&pc.failed) || fit_power(m, oof, c->labels, c->n) < 0) {
 			errf(err, errsz, "out of memory");
 			goto out;
 		}
 	}
-	probs = malloc(nl * sizeof *probs);
+	probs = malloc((size_t)threads * nl * sizeof *probs);
 	if (!probs) {
 		errf(err, errsz, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < c->n; i++) {
-		pred[i] = model_calibrate(m, &oof[i * nl], probs);
-		conf[i] = probs[pred[i]];
+	{
+		struct calib_ctx cc2 = { m, oof, pred, conf, probs, c->n };
+		par_for(threads, (c->n + CALIB_CHUNK - 1) / CALIB_CHUNK, calib_chunk, &cc2);
 	}
 	double cov, prec;
 	m->threshold = eval_threshold(c->labels, pred, conf, c->n, o->target_precision, &cov, &prec);

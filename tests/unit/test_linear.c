@@ -544,6 +544,74 @@ static void test_platt(void **state)
 	free(y);
 }
 
+/* Messages whose label is drawn from p^2 / sum p^2, p their probabilities:
+ * the power fitted is close to 2. Bounds and degenerate inputs. */
+static void test_platt_power(void **state)
+{
+	enum { N = 6000, NL = 5 };
+	double *l = malloc((size_t)N * NL * sizeof *l);
+	int *y = malloc(N * sizeof *y);
+	uint64_t s = 11;
+	for (size_t i = 0; i < N; i++) {
+		double p[NL], sum = 0, q[NL], qsum = 0;
+		for (int c = 0; c < NL; c++) {
+			s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+			p[c] = exp(3.0 * (double)(s >> 11) / 9007199254740992.0);
+			sum += p[c];
+		}
+		for (int c = 0; c < NL; c++) {
+			p[c] /= sum;
+			l[i * NL + (size_t)c] = log(p[c]);
+			q[c] = p[c] * p[c];
+			qsum += q[c];
+		}
+		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+		double u = (double)(s >> 11) / 9007199254740992.0 * qsum;
+		y[i] = NL - 1;
+		for (int c = 0; c < NL; c++) {
+			if (u < q[c]) {
+				y[i] = c;
+				break;
+			}
+			u -= q[c];
+		}
+	}
+	double tau = platt_power_fit(l, y, N, NL);
+	assert_true(fabs(tau - 2.0) < 0.2);
+	/* the labels drawn from p itself: close to 1 */
+	for (size_t i = 0; i < N; i++) {
+		s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+		double u = (double)(s >> 11) / 9007199254740992.0;
+		y[i] = NL - 1;
+		for (int c = 0; c < NL; c++) {
+			double pc = exp(l[i * NL + (size_t)c]);
+			if (u < pc) {
+				y[i] = c;
+				break;
+			}
+			u -= pc;
+		}
+	}
+	tau = platt_power_fit(l, y, N, NL);
+	assert_true(fabs(tau - 1.0) < 0.15);
+	/* always the likeliest label: the sharper the better, up to the bound */
+	for (size_t i = 0; i < N; i++) {
+		int best = 0;
+		for (int c = 1; c < NL; c++)
+			if (l[i * NL + (size_t)c] > l[i * NL + (size_t)best])
+				best = c;
+		y[i] = best;
+	}
+	assert_true(platt_power_fit(l, y, N, NL) == PLATT_POWER_MAX);
+	/* flat probabilities say nothing; no message either */
+	for (size_t k = 0; k < (size_t)N * NL; k++)
+		l[k] = log(1.0 / NL);
+	assert_true(platt_power_fit(l, y, N, NL) == 1.0);
+	assert_true(platt_power_fit(l, y, 0, NL) == 1.0);
+	free(l);
+	free(y);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -558,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_logreg),
 		cmocka_unit_test(test_params),
 		cmocka_unit_test(test_platt),
+		cmocka_unit_test(test_platt_power),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -54,6 +54,7 @@ static struct model *small_model(void)
 		m->platt_b[c] = 0.1 * c;
 	}
 	m->threshold = 0.625;
+	m->platt_power = 1.5;
 	m->info.algo = CLF_LOGREG;
 	m->info.c = 2.5;
 	m->info.seed = 99;
@@ -113,11 +114,24 @@ static void test_round_trip(void **state)
 	assert_memory_equal(a->w, b->w, 15 * sizeof *a->w);
 	assert_memory_equal(a->idf, b->idf, 5 * sizeof *a->idf);
 	assert_true(b->platt_a[2] == -4.0 && b->platt_b[1] == 0.1);
-	/* calibration: probabilities sum to 1 and follow the scores */
-	double scores[3] = { 1.0, -1.0, 0.0 }, probs[3];
+	assert_true(b->platt_power == 1.5);
+	/* calibration: probabilities sum to 1 and follow the scores; the power
+	 * sharpens them and changes no decision */
+	double scores[3] = { 1.0, -1.0, 0.0 }, probs[3], flat[3];
 	int best = model_calibrate(b, scores, probs);
 	assert_int_equal(best, 0);
 	assert_true(fabs(probs[0] + probs[1] + probs[2] - 1.0) < 1e-9);
+	b->platt_power = 1.0;
+	assert_int_equal(model_calibrate(b, scores, flat), 0);
+	assert_true(fabs(flat[0] + flat[1] + flat[2] - 1.0) < 1e-9);
+	assert_true(probs[0] > flat[0] && probs[1] < flat[1]);
+	for (int c = 0; c < 3; c++) {
+		double p[3] = { platt_prob(b->platt_a[0], b->platt_b[0], scores[0]),
+				platt_prob(b->platt_a[1], b->platt_b[1], scores[1]),
+				platt_prob(b->platt_a[2], b->platt_b[2], scores[2]) };
+		double z = pow(p[0], 1.5) + pow(p[1], 1.5) + pow(p[2], 1.5);
+		assert_true(fabs(probs[c] - pow(p[c], 1.5) / z) < 1e-12);
+	}
 	model_free(a);
 	model_free(b);
 	/* the file is written atomically: no temporary file left behind */
@@ -224,6 +238,9 @@ static void test_bounds(void **state)
 		{ "WGHT", 0, 7, "weights" },
 		{ "WGHT", 8, 0x7f800000u, "weight" },      /* +inf */
 		{ "PLAT", 0, 2, "calibration" },
+		{ "POWR", 4, 0x7ff80000u, "calibration power" },  /* NaN */
+		{ "POWR", 4, 0x40210000u, "calibration power" },  /* 8.5 */
+		{ "POWR", 4, 0x3fc00000u, "calibration power" },  /* 0.125 */
 		{ "INFO", 0, 9, "training information" },  /* unknown algorithm */
 		{ "TOKO", 0, 5, "tokenizer" },             /* unknown language */
 	};
@@ -240,6 +257,29 @@ static void test_bounds(void **state)
 			fail_msg("case %zu: '%s' lacks '%s'", k, err, cases[k].expect);
 		free(data);
 	}
+}
+
+/* A file without the calibration's power (an older triage's: here the
+ * section renamed, so that it is skipped as unknown) loads with power 1,
+ * and calibrates as before the power was added. */
+static void test_power_optional(void **state)
+{
+	size_t len;
+	char *data = saved(&len);
+	memcpy(section(data, len, "POWR") - 12, "XOWR", 4);
+	fix_crc(data, len);
+	char err[256] = "";
+	struct model *m = model_load_mem(data, len, err, sizeof err);
+	assert_non_null(m);
+	assert_true(m->platt_power == 1.0);
+	double scores[3] = { 0.5, 0.2, -1.0 }, probs[3], p[3], z = 0;
+	assert_int_equal(model_calibrate(m, scores, probs), 0);
+	for (int c = 0; c < 3; c++)
+		z += p[c] = platt_prob(m->platt_a[c], m->platt_b[c], scores[c]);
+	for (int c = 0; c < 3; c++)
+		assert_true(fabs(probs[c] - p[c] / z) < 1e-12);
+	model_free(m);
+	free(data);
 }
 
 /* A model of nf features ("b:t0", "b:t1"...) and NUMBERED_NL labels, its
@@ -802,6 +842,7 @@ int main(void)
 		cmocka_unit_test(test_corrupted),
 		cmocka_unit_test(test_wrong_version),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_power_optional),
 		cmocka_unit_test(test_nonfinite_weights),
 		cmocka_unit_test(test_large_checksum),
 		cmocka_unit_test(test_bad_strings),
