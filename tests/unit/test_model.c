@@ -88,6 +88,18 @@ static void fix_crc(char *data, size_t len)
 		data[len - 4 + (size_t)i] = (char)(c >> (8 * i));
 }
 
+/* probs (of small_model's 3 labels) are the Platt probabilities of scores
+ * raised to power and normalised. */
+static void assert_calibrated(const struct model *m, const double *scores, const double *probs,
+			      double power)
+{
+	double p[3], z = 0;
+	for (int c = 0; c < 3; c++)
+		z += p[c] = pow(platt_prob(m->platt_a[c], m->platt_b[c], scores[c]), power);
+	for (int c = 0; c < 3; c++)
+		assert_true(fabs(probs[c] - p[c] / z) < 1e-12);
+}
+
 static void test_round_trip(void **state)
 {
 	char path[256], err[256];
@@ -125,13 +137,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(model_calibrate(b, scores, flat), 0);
 	assert_true(fabs(flat[0] + flat[1] + flat[2] - 1.0) < 1e-9);
 	assert_true(probs[0] > flat[0] && probs[1] < flat[1]);
-	for (int c = 0; c < 3; c++) {
-		double p[3] = { platt_prob(b->platt_a[0], b->platt_b[0], scores[0]),
-				platt_prob(b->platt_a[1], b->platt_b[1], scores[1]),
-				platt_prob(b->platt_a[2], b->platt_b[2], scores[2]) };
-		double z = pow(p[0], 1.5) + pow(p[1], 1.5) + pow(p[2], 1.5);
-		assert_true(fabs(probs[c] - pow(p[c], 1.5) / z) < 1e-12);
-	}
+	assert_calibrated(b, scores, probs, 1.5);
 	model_free(a);
 	model_free(b);
 	/* the file is written atomically: no temporary file left behind */
@@ -272,12 +278,9 @@ static void test_power_optional(void **state)
 	struct model *m = model_load_mem(data, len, err, sizeof err);
 	assert_non_null(m);
 	assert_true(m->platt_power == 1.0);
-	double scores[3] = { 0.5, 0.2, -1.0 }, probs[3], p[3], z = 0;
+	double scores[3] = { 0.5, 0.2, -1.0 }, probs[3];
 	assert_int_equal(model_calibrate(m, scores, probs), 0);
-	for (int c = 0; c < 3; c++)
-		z += p[c] = platt_prob(m->platt_a[c], m->platt_b[c], scores[c]);
-	for (int c = 0; c < 3; c++)
-		assert_true(fabs(probs[c] - p[c] / z) < 1e-12);
+	assert_calibrated(m, scores, probs, 1.0);
 	model_free(m);
 	free(data);
 }
